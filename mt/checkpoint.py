@@ -1,0 +1,99 @@
+"""Checkpoints: one safetensors file, weights as tensors, everything else as JSON metadata.
+
+Loading never executes code from the file (no pickle). Writes go to a temp file that is
+renamed into place, so a kill at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from mt import config as config_mod
+from mt.errors import MTError
+from mt.model import build_model
+
+FORMAT = "mt-checkpoint"
+VERSION = 1
+
+
+def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Atomically write tensors + JSON metadata; tensors sharing storage are stored once."""
+    stored, tied, seen = {}, {}, {}
+    for name, t in tensors.items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape)) if t.numel() else None
+        if key is not None and key in seen:
+            tied[name] = seen[key]
+            continue
+        if key is not None:
+            seen[key] = name
+        stored[name] = t.detach().cpu().contiguous()
+    meta = {"format": FORMAT, "version": VERSION, **meta, "tied": tied}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(stored, tmp, metadata={"mt": json.dumps(meta, ensure_ascii=False)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint; one clear error if it is missing or not an mt checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise MTError(f"checkpoint not found: {path}")
+    try:
+        tensors = load_file(path)
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise MTError(f"{path}: not a checkpoint (safetensors: {e})") from None
+    if "mt" not in header:
+        raise MTError(f"{path}: a safetensors file but not an mt checkpoint (no 'mt' metadata)")
+    meta = json.loads(header["mt"])
+    if meta.get("format") != FORMAT:
+        raise MTError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
+    for name, source in meta.get("tied", {}).items():
+        tensors[name] = tensors[source]
+    return tensors, meta
+
+
+def prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def sp_to_json(model: bytes | None) -> str | None:
+    return base64.b64encode(model).decode() if model is not None else None
+
+
+def sp_from_json(text: str | None) -> bytes | None:
+    return base64.b64decode(text) if text is not None else None
+
+
+def load_for_inference(path: Path, device: str = "cpu"):
+    """Checkpoint → (model in eval mode, Config, metadata)."""
+    tensors, meta = load(path)
+    cfg = config_mod.build(meta["config"])
+    model = build_model(cfg.model_type, cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
+    weights = prefixed(tensors, "model.")
+    if meta.get("quantized"):
+        from mt.compress import load_quantized
+
+        model = load_quantized(model, weights, meta)
+    else:
+        model.load_state_dict(weights)
+    model.to(device).eval()
+    return model, cfg, meta

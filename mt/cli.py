@@ -1,0 +1,242 @@
+"""The `mt` command: parse arguments, call one library function, print. No logic here."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+from pathlib import Path
+
+from mt.errors import MTError
+
+
+def _add_model_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", help="run name or folder (default: the most recent run)")
+    p.add_argument("--checkpoint", help="a checkpoint file instead of a run")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mt", description="English→Japanese neural machine translation")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    corpus = sub.add_parser("corpus", help="list or fetch corpora").add_subparsers(dest="action", required=True)
+    corpus.add_parser("list", help="registered corpora")
+    fetch = corpus.add_parser("fetch", help="download (or copy from a mirror) and verify a corpus")
+    fetch.add_argument("name")
+    fetch.add_argument("--mirror", help="folder holding <name>/ (default: $MT_CORPUS_MIRROR)")
+    fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
+
+    train = sub.add_parser("train", help="train a model")
+    train.add_argument("--model", choices=["seq2seq", "transformer"], default=None)
+    train.add_argument("--config", help="TOML config (default: experiments/<model>.toml)")
+    train.add_argument("--corpus", help="corpus name, folder or TSV file")
+    train.add_argument("--name", help="run name (default: <model>-<corpus>)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--limit", type=int, help="use only the first N training pairs")
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    train.add_argument("--resume", metavar="RUN", help="continue a run exactly where it stopped")
+
+    tr = sub.add_parser("translate", help="English on stdin → Japanese on stdout")
+    _add_model_source(tr)
+    tr.add_argument("--beam", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--nbest", type=int, default=1)
+    tr.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
+
+    ev = sub.add_parser("evaluate", help="score a model on a test set")
+    _add_model_source(ev)
+    ev.add_argument("--split", choices=["dev", "test"], default="test")
+    ev.add_argument("--src", help="source file (with --ref) instead of the run's corpus split")
+    ev.add_argument("--ref", help="reference file")
+    ev.add_argument("--ref-tokenized", action="store_true", help="the --ref file is space-tokenized")
+    ev.add_argument("--beam", type=int)
+
+    cmp_ = sub.add_parser("compare", help="runs side by side")
+    cmp_.add_argument("runs", nargs="*")
+    cmp_.add_argument("--plot", help="write dev BLEU / loss curves to this PNG")
+
+    avg = sub.add_parser("average", help="average the last k epoch checkpoints of a run")
+    avg.add_argument("run")
+    avg.add_argument("--last", type=int, default=5)
+    avg.add_argument("--out", help="output checkpoint (default: <run>/averaged.safetensors)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except MTError as e:
+        print(f"mt: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mt: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def cmd_corpus(args) -> int:
+    from mt import corpora
+
+    if args.action == "list":
+        print(f"{'sample':22s} tiny raw corpus shipped in corpora/sample (tests, demo)")
+        for spec in corpora.CORPORA.values():
+            print(f"{spec.name:22s} {spec.description}")
+        return 0
+    folder = corpora.fetch(args.name, args.mirror, args.force)
+    corpora.validate(folder)
+    print(f"{args.name}: verified, ready in {folder}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from mt import config, experiments, trainer
+
+    if args.resume:
+        run = experiments.find_run(args.resume)
+        cfg = config.build(config.read_toml(run / "config.toml"))
+    else:
+        model = args.model or "transformer"
+        path = Path(args.config) if args.config else Path("experiments") / f"{model}.toml"
+        raw = config.read_toml(path) if (args.config or path.exists()) else {}
+        raw = {k: dict(v) for k, v in raw.items()}
+        for flag, key in (("corpus", "data.corpus"), ("epochs", "train.epochs"),
+                          ("limit", "data.limit"), ("seed", "train.seed")):
+            value = getattr(args, flag)
+            if value is not None:
+                section, name = key.split(".")
+                raw.setdefault(section, {})[name] = value
+        if args.model:
+            raw.setdefault("model", {})
+            if raw["model"].get("type", args.model) != args.model:
+                raise MTError(f"--model {args.model} but {path} configures a {raw['model']['type']}")
+            raw["model"]["type"] = args.model
+        cfg = config.build(raw, args.set)
+        name = args.name or f"{cfg.model_type}-{Path(cfg.data.corpus).name}"
+        run = experiments.runs_root() / name
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    summary = trainer.train(cfg, run, args.device, resume=bool(args.resume), log=log)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"done ({summary['stopped']}): best dev BLEU {summary['best_dev_bleu']:.2f} at epoch "
+              f"{summary['best_epoch']}; run folder {run}")
+    return 0
+
+
+def _read_stdin_lines(out: queue.Queue) -> None:
+    """Reader thread: raw byte lines from stdin into a bounded queue (None = end)."""
+    for raw in sys.stdin.buffer:
+        out.put(raw)
+    out.put(None)
+
+
+def _decode_input(raw: bytes, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        print(f"mt: warning: line {lineno}: invalid UTF-8, decoded with replacement characters", file=sys.stderr)
+        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def cmd_translate(args) -> int:
+    from mt import experiments
+    from mt.translate import Translator
+
+    path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+    print(f"mt: translating with {path}", file=sys.stderr)
+    translator = Translator.from_checkpoint(path, args.device)
+    batch_size = args.batch_size or translator.decode.batch_size
+    lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)  # bounded: memory stays flat
+    threading.Thread(target=_read_stdin_lines, args=(lines,), daemon=True).start()
+    lineno, ended = 0, False
+    while not ended:
+        # block for one line, then take whatever else is already waiting (up to a batch)
+        chunk = [lines.get()]
+        while chunk[-1] is not None and len(chunk) < batch_size:
+            try:
+                chunk.append(lines.get_nowait())
+            except queue.Empty:
+                break
+        if chunk[-1] is None:
+            ended = True
+            chunk.pop()
+        texts = []
+        for raw in chunk:
+            lineno += 1
+            text = _decode_input(raw, lineno)
+            if text.strip() and translator.source_ids(text)[1]:
+                print(f"mt: warning: line {lineno}: longer than {translator.decode.max_src_len} tokens, "
+                      f"translated from a truncated source", file=sys.stderr)
+            texts.append(text)
+        for outs in translator.translate(texts, beam=args.beam, nbest=args.nbest, batch_size=batch_size):
+            if args.nbest > 1:
+                sys.stdout.write(" ||| ".join(o.tokens if args.tokenized else o.text for o in outs) + "\n")
+            else:
+                sys.stdout.write((outs[0].tokens if args.tokenized else outs[0].text) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from mt import config, corpora, experiments
+    from mt.evaluate import evaluate, format_scores
+    from mt.translate import Translator
+
+    path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+    translator = Translator.from_checkpoint(path, args.device)
+    out_dir = path.parent
+    if args.src or args.ref:
+        if not (args.src and args.ref):
+            raise MTError("--src and --ref go together")
+        src, ref, tokenized, name = Path(args.src), Path(args.ref), args.ref_tokenized, Path(args.src).stem
+        for p in (src, ref):
+            if not p.is_file():
+                raise MTError(f"file not found: {p}")
+    else:
+        from mt.checkpoint import load
+
+        cfg = config.build(load(path)[1]["config"])
+        folder, tokenized = corpora.resolve(cfg.data.corpus)
+        src, ref, name = folder / f"{args.split}.en", folder / f"{args.split}.ja", args.split
+    print(f"mt: evaluating {path} on {src}", file=sys.stderr)
+    scores = evaluate(translator, src, ref, tokenized, out_dir, name, args.beam)
+    print(format_scores(scores))
+    print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from mt import experiments
+
+    print(experiments.compare_table(args.runs))
+    if args.plot:
+        print(f"plot written to {experiments.plot_runs(args.runs, Path(args.plot))}", file=sys.stderr)
+    return 0
+
+
+def cmd_average(args) -> int:
+    from mt import checkpoint as ckpt
+    from mt import experiments
+    from mt.trainer import average_checkpoints
+
+    run = experiments.find_run(args.run)
+    epochs = sorted(int(p.stem.split("-")[1]) for p in run.glob("epoch-*.safetensors"))[-args.last:]
+    if not epochs:
+        raise MTError(f"run {run} has no epoch checkpoints to average")
+    weights, meta = average_checkpoints([run / f"epoch-{e}.safetensors" for e in epochs])
+    out = Path(args.out) if args.out else run / "averaged.safetensors"
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "tied")}
+    ckpt.save(out, {f"model.{k}": v for k, v in weights.items()}, {**meta, "averaged_epochs": epochs})
+    print(f"averaged epochs {epochs} into {out}")
+    return 0
+
+
+COMMANDS = {
+    "corpus": cmd_corpus, "train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
+    "compare": cmd_compare, "average": cmd_average,
+}

@@ -1,0 +1,195 @@
+"""Frozen dataclass configs read from TOML; every default lives here once.
+
+Sections: [data], [model] (a family's own dataclass, chosen by `type`), [train], [decode].
+Unknown keys and ill-typed values are errors that name the key and the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mt.errors import MTError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which corpus, how each side is tokenized, how the vocabularies are built."""
+
+    corpus: str = "small_parallel_enja"
+    src_tokenizer: str = "en"  # en (normalizer; idempotent on pre-tokenized English) | space
+    tgt_tokenizer: str = "auto"  # auto (space if the corpus is tokenized, else janome) | space | janome | none
+    subword: str = "none"  # none | unigram | bpe (sentencepiece, trained on train split)
+    src_subword_vocab: int = 8000
+    tgt_subword_vocab: int = 8000
+    min_count: int = 2
+    max_size: int = 0  # 0 = no limit
+    max_len: int = 60  # training pairs longer than this (tokens, either side) are dropped
+    limit: int = 0  # use only the first N training pairs (0 = all)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser, schedule, batching, stopping and checkpointing."""
+
+    epochs: int = 30
+    batch_tokens: int = 4096
+    optimizer: str = "adamw"  # adam | adamw
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-9
+    weight_decay: float = 0.0
+    schedule: str = "inverse_sqrt"  # inverse_sqrt | constant
+    warmup_steps: int = 1000
+    label_smoothing: float = 0.1
+    clip_grad: float = 1.0  # max gradient norm; 0 = off
+    patience: int = 0  # epochs without dev BLEU gain before stopping; 0 = never stop early
+    average_last: int = 0  # after training, average the last k epoch checkpoints into `averaged`
+    keep_epochs: int = 5  # epoch checkpoints kept on disk (for averaging)
+    seed: int = 42
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    save_every_steps: int = 0  # also save `last` every N steps mid-epoch (0 = epoch ends only)
+    dev_beam: int = 1  # beam used to decode dev for BLEU each epoch
+    max_minutes: float = 0.0  # stop after this much training time (0 = no limit)
+    threads: int = 0  # torch intra-op threads (0 = torch's default)
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Search settings for translate/evaluate."""
+
+    beam: int = 5
+    length_penalty: str = "wu"  # wu: ((5+len)/6)^alpha (Wu et al. 2016) | length: len^alpha
+    alpha: float = 0.6
+    max_len_a: float = 1.5  # max output length = a * source length + b
+    max_len_b: int = 10
+    batch_size: int = 64  # sentences per decoding batch
+    max_src_len: int = 200  # longer inputs are truncated (with a warning)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run's configuration."""
+
+    model_type: str
+    model: Any  # the family's own frozen dataclass (rnn.RNNConfig, transformer.TransformerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def to_dict(self) -> dict:
+        """Plain dict (TOML/JSON friendly), `type` stored inside [model]."""
+        out = {
+            name: dataclasses.asdict(getattr(self, name))
+            for name in ("data", "model", "train", "decode")
+        }
+        out["model"] = {"type": self.model_type, **out["model"]}
+        return out
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Check/convert one TOML value to a dataclass field's type."""
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        args = typing.get_args(typ)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise MTError(f"config {where}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise MTError(f"config {where}: expected true/false, got {value!r}")
+        return value
+    if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if typ in (int, str) and isinstance(value, typ) and not isinstance(value, bool):
+        return value
+    raise MTError(f"config {where}: expected {typ.__name__}, got {value!r}")
+
+
+def from_dict(cls: type, values: dict, section: str) -> Any:
+    """Build a frozen dataclass from a dict, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise MTError(
+            f"config [{section}]: unknown key {unknown[0]!r}; valid keys: {', '.join(names)}"
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """'train.lr=3e-4' -> ('train', 'lr', 0.0003); values parse as TOML, else as strings."""
+    key, sep, raw = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or not name:
+        raise MTError(f"--set {text!r}: expected section.key=value, e.g. train.lr=3e-4")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, name, value
+
+
+def read_toml(path: Path) -> dict:
+    """Read a TOML file with errors that name the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise MTError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise MTError(f"{path}: invalid TOML: {e}") from None
+
+
+def build(raw: dict, overrides: list[str] = (), model_type: str | None = None) -> Config:
+    """Validate a raw dict (from TOML) plus --set overrides into a Config."""
+    from mt.model import config_class  # model.py is the one place that knows the families
+
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for text in overrides:
+        section, name, value = parse_override(text)
+        raw.setdefault(section, {})[name] = value
+    sections = {"data", "model", "train", "decode"}
+    unknown = sorted(set(raw) - sections)
+    if unknown:
+        raise MTError(f"config: unknown section [{unknown[0]}]; valid: {', '.join(sorted(sections))}")
+    model_raw = dict(raw.get("model", {}))
+    kind = model_type or model_raw.get("type", "transformer")
+    model_raw.pop("type", None)
+    return Config(
+        model_type=kind,
+        model=from_dict(config_class(kind), model_raw, "model"),
+        data=from_dict(DataConfig, raw.get("data", {}), "data"),
+        train=from_dict(TrainConfig, raw.get("train", {}), "train"),
+        decode=from_dict(DecodeConfig, raw.get("decode", {}), "decode"),
+    )
+
+
+def to_toml(cfg: Config) -> str:
+    """Serialise a Config as TOML (what each run saves as config.toml)."""
+    lines = []
+    for section, values in cfg.to_dict().items():
+        lines.append(f"[{section}]")
+        for k, v in values.items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)

@@ -1,0 +1,145 @@
+"""Run folders, metrics.jsonl, and the `mt compare` table.
+
+experiments/runs/<name>/
+    config.toml  vocab.json  [src|tgt].sp.model  metrics.jsonl  train.log
+    last.safetensors  best.safetensors  epoch-<n>.safetensors  [averaged.safetensors]
+    eval-<split>.json  hyps-<split>.txt
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from mt.errors import MTError
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("MT_RUNS_DIR", "experiments/runs"))
+
+
+def all_runs() -> list[Path]:
+    root = runs_root()
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if (p / "config.toml").exists()),
+                  key=lambda p: p.stat().st_mtime)
+
+
+def find_run(name: str | None) -> Path:
+    """A run by name or path; None → the most recently trained run."""
+    if name is None:
+        runs = [r for r in all_runs() if (r / "best.safetensors").exists()]
+        if not runs:
+            raise MTError(f"no trained run found in {runs_root()} (train one with `mt train`)")
+        return max(runs, key=lambda r: (r / "best.safetensors").stat().st_mtime)
+    for candidate in (Path(name), runs_root() / name):
+        if (candidate / "config.toml").exists():
+            return candidate
+    raise MTError(f"run not found: {name} (looked in {runs_root()})")
+
+
+def best_checkpoint(run: Path) -> Path:
+    """averaged beats best when it was kept for a higher dev BLEU; else best, else last."""
+    for name in ("final", "best", "last"):
+        path = run / f"{name}.safetensors"
+        if path.exists():
+            return path
+    raise MTError(f"run {run} has no checkpoint yet")
+
+
+def resolve_checkpoint(run: str | None, checkpoint: str | None) -> Path:
+    if checkpoint:
+        path = Path(checkpoint)
+        if not path.exists():
+            raise MTError(f"checkpoint not found: {checkpoint}")
+        return path
+    return best_checkpoint(find_run(run))
+
+
+def append_metrics(run: Path, record: dict) -> None:
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize(run: Path) -> dict:
+    """One row of `mt compare`."""
+    records = [r for r in read_metrics(run) if "epoch" in r]
+    info = json.loads((run / "info.json").read_text()) if (run / "info.json").exists() else {}
+    row = {
+        "run": run.name, "model": info.get("model", "?"), "params": info.get("params"),
+        "epochs": records[-1]["epoch"] if records else 0,
+        "best_dev_bleu": max((r["dev_bleu"] for r in records), default=None),
+        "minutes": round(sum(r["seconds"] for r in records) / 60, 1) if records else None,
+        "tok_per_s": round(sum(r["tgt_tokens_per_s"] for r in records) / len(records)) if records else None,
+    }
+    for split in ("test",):
+        path = run / f"eval-{split}.json"
+        if path.exists():
+            ev = json.loads(path.read_text())
+            row.update({f"{split}_bleu": ev.get("bleu_tok"), f"{split}_bleu_ja": ev.get("bleu_ja"),
+                        f"{split}_chrf": ev.get("chrf")})
+    return row
+
+
+def compare_table(names: list[str]) -> str:
+    runs = [find_run(n) for n in names] if names else all_runs()
+    if not runs:
+        raise MTError(f"no runs in {runs_root()}")
+    rows = [summarize(r) for r in runs]
+    cols = ["run", "model", "params", "epochs", "best_dev_bleu", "test_bleu", "test_bleu_ja",
+            "test_chrf", "minutes", "tok_per_s"]
+    heads = ["run", "model", "params", "epochs", "dev BLEU", "test BLEU", "test BLEU(ja-mecab)",
+             "test chrF", "minutes", "tgt tok/s"]
+
+    def fmt(v) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.2f}"
+        if isinstance(v, int) and v > 99_999:
+            return f"{v / 1e6:.2f}M"
+        return str(v)
+
+    table = [heads] + [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def plot_runs(names: list[str], out: Path) -> Path:
+    """Dev BLEU and losses per epoch for several runs side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [find_run(n) for n in names] if names else all_runs()
+    fig, (ax_bleu, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    for run in runs:
+        records = [r for r in read_metrics(run) if "epoch" in r]
+        if not records:
+            continue
+        epochs = [r["epoch"] for r in records]
+        line, = ax_bleu.plot(epochs, [r["dev_bleu"] for r in records], marker="o", ms=3, label=run.name)
+        ax_loss.plot(epochs, [r["train_loss"] for r in records], color=line.get_color(), label=f"{run.name} train")
+        ax_loss.plot(epochs, [r["dev_loss"] for r in records], color=line.get_color(), ls="--", label=f"{run.name} dev")
+    ax_bleu.set(title="dev BLEU (greedy, corpus tokens)", xlabel="epoch", ylabel="BLEU")
+    ax_loss.set(title="loss per target token (train: smoothed; dev: NLL)", xlabel="epoch", ylabel="loss")
+    for ax in (ax_bleu, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

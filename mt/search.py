@@ -1,0 +1,131 @@
+"""Greedy and batched beam search over the model contract (no model-specific branches).
+
+Sentences that finish are dropped from the batch (reorder_state), so a batch costs only as
+long as its slowest unfinished sentence. B = sentences, K = beam size, V = vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mt.model import reorder_state
+from mt.vocab import BOS, EOS
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    tokens: list[int]  # without BOS/EOS
+    score: float  # length-normalised log-probability (raw when alpha = 0)
+    log_prob: float
+
+
+def length_penalty(length: int, alpha: float, kind: str) -> float:
+    """Wu et al. 2016: ((5 + len) / 6)^α; or plain len^α (α = 1: average log-prob)."""
+    if alpha == 0:
+        return 1.0
+    return ((5 + length) / 6) ** alpha if kind == "wu" else length ** alpha
+
+
+def max_lengths(src_len: Tensor, a: float, b: int, cap: int) -> Tensor:
+    """Per-sentence output limit a·|src| + b (EOS included), capped by the model's positions."""
+    return torch.clamp((src_len.float() * a).long() + b, min=1, max=cap)
+
+
+@torch.no_grad()
+def greedy(model, src: Tensor, src_len: Tensor, max_len: Tensor) -> list[Hypothesis]:
+    """Pick the most probable token at each step; EOS is forced at a sentence's max length."""
+    B = src.size(0)
+    state = model.encode(src, src_len)
+    prev = torch.full((B,), BOS, dtype=torch.long, device=src.device)
+    alive = torch.arange(B, device=src.device)  # sentence ids still decoding
+    tokens: list[list[int]] = [[] for _ in range(B)]
+    log_probs = [0.0] * B
+    for t in range(int(max_len.max())):
+        logp, state = model.decode_step(prev, state)  # (A, V)
+        forced = (t + 1 >= max_len[alive])
+        logp[forced] = torch.where(torch.arange(logp.size(1), device=logp.device) == EOS, 0.0, float("-inf"))
+        best_lp, best = logp.max(-1)
+        for row, (sid, tok, lp) in enumerate(zip(alive.tolist(), best.tolist(), best_lp.tolist())):
+            log_probs[sid] += lp
+            if tok != EOS:
+                tokens[sid].append(tok)
+        keep = (best != EOS).nonzero().squeeze(1)
+        if len(keep) == 0:
+            break
+        if len(keep) < len(alive):
+            state, alive = reorder_state(state, keep), alive[keep]
+        prev = best[keep]
+    return [Hypothesis(tokens[i], log_probs[i], log_probs[i]) for i in range(B)]
+
+
+@torch.no_grad()
+def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
+                alpha: float = 0.0, penalty: str = "wu", nbest: int = 1) -> list[list[Hypothesis]]:
+    """Batched beam search; returns the n best finished hypotheses per sentence, best first.
+
+    A sentence is done when it holds `beam` finished hypotheses or when no live hypothesis can
+    still beat its n-th best (live scores only fall, and the length penalty is at most that of
+    its max length) — never merely because the top beam reached EOS.
+    """
+    B, K, device = src.size(0), beam, src.device
+    state = model.encode(src, src_len)
+    state = reorder_state(state, torch.arange(B, device=device).repeat_interleave(K))
+    scores = torch.zeros(B, K, device=device)
+    scores[:, 1:] = float("-inf")  # all K beams start identical: expand only the first
+    history = torch.full((B * K, 0), BOS, dtype=torch.long, device=device)
+    prev = torch.full((B * K,), BOS, dtype=torch.long, device=device)
+    alive = torch.arange(B, device=device)
+    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    for t in range(int(max_len.max())):
+        logp, state = model.decode_step(prev, state)  # (A·K, V)
+        V = logp.size(1)
+        forced = (t + 1 >= max_len[alive]).repeat_interleave(K)
+        logp[forced] = torch.where(torch.arange(V, device=device) == EOS, 0.0, float("-inf"))
+        cand = (scores.view(-1, 1) + logp).view(len(alive), K * V)  # (A, K·V)
+        top_scores, top_ids = cand.topk(2 * K, dim=1)  # (A, 2K)
+        top_beam, top_tok = top_ids // V, top_ids % V
+        # finish EOS candidates ranked within the first K
+        is_eos = (top_tok == EOS) & torch.isfinite(top_scores)
+        lp = length_penalty(t + 1, alpha, penalty)
+        for a, r in (is_eos[:, :K]).nonzero().tolist():
+            row = a * K + int(top_beam[a, r])
+            raw = float(top_scores[a, r])
+            finished[int(alive[a])].append(Hypothesis(history[row].tolist(), raw / lp, raw))
+        # continue with the K best non-EOS candidates
+        rank = torch.arange(2 * K, device=device).expand_as(top_tok)
+        order = torch.where(top_tok == EOS, rank + 2 * K, rank).argsort(dim=1)[:, :K]  # (A, K)
+        scores = top_scores.gather(1, order)
+        rows = (torch.arange(len(alive), device=device)[:, None] * K + top_beam.gather(1, order)).view(-1)
+        new_tok = top_tok.gather(1, order).view(-1)
+        done = _done(finished, alive, scores, max_len, t, K, nbest, alpha, penalty)
+        keep = (~done).nonzero().squeeze(1)
+        if len(keep) == 0:
+            break
+        rows = rows.view(-1, K)[keep].view(-1)
+        state = reorder_state(state, rows)
+        history = torch.cat([history[rows], new_tok.view(-1, K)[keep].view(-1, 1)], 1)
+        prev, scores, alive = history[:, -1], scores[keep], alive[keep]
+    return [sorted(f, key=lambda h: -h.score)[:nbest] for f in finished]
+
+
+def _done(finished: list[list[Hypothesis]], alive: Tensor, scores: Tensor, max_len: Tensor,
+          t: int, K: int, nbest: int, alpha: float, penalty: str) -> Tensor:
+    """(A,) bool: sentence has K finished, reached its limit, or cannot improve its n-best."""
+    out = []
+    for a, sid in enumerate(alive.tolist()):
+        fin = finished[sid]
+        if len(fin) >= K or t + 1 >= int(max_len[sid]):
+            out.append(True)
+            continue
+        if len(fin) >= nbest:
+            nth = sorted((h.score for h in fin), reverse=True)[nbest - 1]
+            best_live = float(scores[a].max())
+            bound = best_live / length_penalty(int(max_len[sid]), alpha, penalty) if best_live < 0 else best_live
+            out.append(nth >= bound or not math.isfinite(best_live))
+        else:
+            out.append(False)
+    return torch.tensor(out, dtype=torch.bool, device=scores.device)

@@ -1,0 +1,128 @@
+"""Text pipelines: English normalizer, janome, sentencepiece, Japanese detokenizer.
+
+A `Pipeline` turns one side's sentence into model tokens and model tokens back into words:
+    raw or pre-tokenized text --pre--> words --sentencepiece (optional)--> tokens
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from mt.errors import MTError
+
+# small_parallel_enja's English: Stanford-tokenized, lowercased; clitics split before the
+# apostrophe ("don 't", "i 'm", "o 'clock"), double quotes written as '' .
+_CLITIC = r"'(?:t|s|m|d|ll|ve|re|clock|em)(?![\w])"
+_TOKEN = re.compile(
+    r"''"
+    r"|\.\.\."
+    r"|(?:mr|mrs|ms|dr|st|jr|sr|vs|etc|no)\.(?=\s|$)"
+    r"|[a-z](?:\.[a-z])+\.?"  # u.s. p.m. o.k.
+    r"|\d+(?:[.,:]\d+)*[^\W_]*(?:-[^\W_]+)*"
+    r"|" + _CLITIC +
+    r"|[^\W_]+(?:-[^\W_]+)*"
+    r"|\S"
+)
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "‛": "'", "`": "'", "´": "'",
+                         "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
+                         "–": "-", "—": "-", "…": "..."})
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
+
+
+def normalize_en(text: str) -> str:
+    """Raw English → small_parallel_enja's convention (idempotent on that corpus's English)."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    text = _CONTROL.sub(" ", text).lower()
+    text = text.replace('"', " '' ")
+    text = re.sub(r"(?<=\w)'(?=\w)", " '", text)  # don't → don 't ; o'clock → o 'clock
+    return " ".join(_TOKEN.findall(text))
+
+
+@lru_cache(maxsize=1)
+def _janome():
+    from janome.tokenizer import Tokenizer
+
+    return Tokenizer(wakati=True)
+
+
+def segment_ja(text: str) -> list[str]:
+    """Raw Japanese → words with janome (IPADIC, the segmentation MeCab gives)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    return [w for w in _janome().tokenize(text) if w.strip()]
+
+
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]")
+
+
+def detokenize_ja(words: Iterable[str]) -> str:
+    """Japanese words → natural text: no spaces, except between two Latin/digit words."""
+    out = ""
+    for w in words:
+        if out and _ASCII_WORD.match(w[:1]) and _ASCII_WORD.match(out[-1:]):
+            out += " "
+        out += w
+    return out
+
+
+def pre_tokenize(text: str, method: str) -> list[str]:
+    """One side's first step: text → words."""
+    if method == "en":
+        return normalize_en(text).split()
+    if method == "space":
+        return text.split()
+    if method == "janome":
+        return segment_ja(text)
+    if method == "none":
+        return [text.strip()] if text.strip() else []
+    raise MTError(f"unknown tokenizer {method!r}; valid: en, space, janome, none")
+
+
+class Pipeline:
+    """One side's tokenization: pre-tokenizer plus an optional sentencepiece model."""
+
+    def __init__(self, pre: str, sp_model: bytes | None = None) -> None:
+        self.pre = pre
+        self.sp_model = sp_model
+        self._sp = None
+        if sp_model is not None:
+            import sentencepiece as spm
+
+            self._sp = spm.SentencePieceProcessor(model_proto=sp_model)
+
+    def tokenize(self, text: str) -> list[str]:
+        """A sentence → model tokens."""
+        words = pre_tokenize(text, self.pre)
+        if self._sp is None:
+            return words
+        return self._sp.encode(" ".join(words), out_type=str)
+
+    def words(self, tokens: list[str]) -> list[str]:
+        """Model tokens → words (undo sentencepiece; words as `pre` produced them)."""
+        if self._sp is None:
+            return tokens
+        return self._sp.decode_pieces(tokens).split()
+
+
+def train_sentencepiece(lines: Iterable[str], pre: str, vocab_size: int, model_type: str,
+                        character_coverage: float) -> bytes:
+    """Train sentencepiece on pre-tokenized training sentences; return the model bytes."""
+    import sentencepiece as spm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "input.txt"
+        with open(path, "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(" ".join(pre_tokenize(line, pre)) + "\n")
+        spm.SentencePieceTrainer.train(
+            input=str(path), model_prefix=str(Path(tmp) / "sp"), vocab_size=vocab_size,
+            model_type=model_type, character_coverage=character_coverage,
+            pad_id=-1, unk_id=0, bos_id=-1, eos_id=-1, hard_vocab_limit=False,
+            input_sentence_size=2_000_000, shuffle_input_sentence=True, minloglevel=2,
+            num_threads=2,
+        )
+        return (Path(tmp) / "sp.model").read_bytes()

@@ -1,0 +1,82 @@
+"""Translator: raw English → Japanese with a trained model, in sorted batches, order kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mt import checkpoint as ckpt
+from mt.config import DecodeConfig
+from mt.search import Hypothesis, beam_search, greedy, max_lengths
+from mt.data import pad_sources
+from mt.text import Pipeline, detokenize_ja
+from mt.vocab import Vocab
+
+
+@dataclass(frozen=True)
+class Output:
+    text: str  # natural Japanese (detokenized)
+    tokens: str  # corpus-style words joined by spaces (what corpus-token BLEU scores)
+    score: float
+
+
+class Translator:
+    """Holds a model with its pipelines and vocabularies; decodes batches of sentences."""
+
+    def __init__(self, model, src_pipe: Pipeline, tgt_pipe: Pipeline, src_vocab: Vocab,
+                 tgt_vocab: Vocab, decode: DecodeConfig, device: str = "cpu") -> None:
+        self.model, self.decode, self.device = model, decode, torch.device(device)
+        self.src_pipe, self.tgt_pipe, self.src_vocab, self.tgt_vocab = src_pipe, tgt_pipe, src_vocab, tgt_vocab
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str = "cpu") -> Translator:
+        model, cfg, meta = ckpt.load_for_inference(path, device)
+        src_pipe = Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp")))
+        tgt_pipe = Pipeline(cfg.data.tgt_tokenizer, ckpt.sp_from_json(meta.get("tgt_sp")))
+        return cls(model, src_pipe, tgt_pipe, Vocab.from_json(meta["src_vocab"]),
+                   Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device)
+
+    def source_ids(self, text: str) -> tuple[list[int], bool]:
+        """A raw sentence → ids, truncated to max_src_len (second value: was it truncated)."""
+        ids = self.src_vocab.encode(self.src_pipe.tokenize(text))
+        limit = min(self.decode.max_src_len, self.model.max_output_positions() - 1)
+        return ids[:limit], len(ids) > limit
+
+    def output(self, hyp: Hypothesis) -> Output:
+        words = self.tgt_pipe.words(self.tgt_vocab.decode(hyp.tokens))
+        return Output(detokenize_ja(words), " ".join(words), hyp.score)
+
+    @torch.no_grad()
+    def translate_ids(self, sources: list[list[int]], beam: int | None = None,
+                      nbest: int = 1, batch_size: int | None = None) -> list[list[Hypothesis]]:
+        """Decode id sequences longest-first in batches; results come back in input order."""
+        beam = beam or self.decode.beam
+        batch_size = batch_size or self.decode.batch_size
+        cap = self.model.max_output_positions() - 1
+        order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
+        results: list[list[Hypothesis]] = [[] for _ in sources]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start: start + batch_size]
+            src, src_len = pad_sources([sources[i] for i in chunk])
+            src, src_len = src.to(self.device), src_len.to(self.device)
+            limit = max_lengths(src_len, self.decode.max_len_a, self.decode.max_len_b, cap)
+            if beam == 1 and nbest == 1:
+                hyps = [[h] for h in greedy(self.model, src, src_len, limit)]
+            else:
+                hyps = beam_search(self.model, src, src_len, limit, beam, self.decode.alpha,
+                                   self.decode.length_penalty, nbest)
+            for i, h in zip(chunk, hyps):
+                results[i] = h
+        return results
+
+    def translate(self, lines: list[str], beam: int | None = None, nbest: int = 1,
+                  batch_size: int | None = None) -> list[list[Output]]:
+        """Raw sentences → n-best Outputs each; empty input lines give an empty output."""
+        sources = [self.source_ids(line)[0] if line.strip() else [] for line in lines]
+        todo = [i for i, s in enumerate(sources) if s or lines[i].strip()]
+        hyps = self.translate_ids([sources[i] for i in todo], beam, nbest, batch_size)
+        out: list[list[Output]] = [[Output("", "", 0.0)] for _ in lines]
+        for i, h in zip(todo, hyps):
+            out[i] = [self.output(x) for x in h] or [Output("", "", 0.0)]
+        return out
