@@ -66,6 +66,10 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     meta = json.loads(header["mt"])
     if meta.get("format") != FORMAT:
         raise MTError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
+    if meta.get("sparse"):  # pruned matrices stored as bitmask + values: lossless, densified here
+        from mt.compress import densify
+
+        tensors = densify(tensors, meta["sparse"])
     for name, source in meta.get("tied", {}).items():
         tensors[name] = tensors[source]
     return tensors, meta

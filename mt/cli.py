@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--nbest", type=int, default=1)
     tr.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
+    tr.add_argument("--engine", choices=["torch", "ctranslate2"], default="torch")
+    tr.add_argument("--model", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
 
     ev = sub.add_parser("evaluate", help="score a model on a test set")
     _add_model_source(ev)
@@ -64,7 +66,67 @@ def build_parser() -> argparse.ArgumentParser:
     avg.add_argument("run")
     avg.add_argument("--last", type=int, default=5)
     avg.add_argument("--out", help="output checkpoint (default: <run>/averaged.safetensors)")
+
+    qz = sub.add_parser("quantize", help="dynamic int8 quantization of a run's best checkpoint")
+    qz.add_argument("run", help="run name or folder, or a checkpoint file")
+    qz.add_argument("--out", help="output checkpoint (default: <run>/int8.safetensors)")
+
+    pr = sub.add_parser("prune", help="magnitude pruning of the weight matrices (stored sparse)")
+    pr.add_argument("run", help="run name or folder, or a checkpoint file")
+    pr.add_argument("--amount", type=float, required=True, help="fraction of weights to zero, e.g. 0.3")
+    pr.add_argument("--scope", choices=["global", "layer"], default="global",
+                    help="rank magnitudes over all matrices (global) or within each (layer)")
+    pr.add_argument("--finetune-steps", type=int, default=0, help="train N batches with the mask fixed")
+    pr.add_argument("--lr", type=float, help="fine-tuning learning rate (default: train.lr / 2)")
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--out", help="output checkpoint (default: <run>/pruned-<percent>.safetensors)")
+
+    ds = sub.add_parser("distill", help="sequence-level distillation: train a student on teacher translations")
+    ds.add_argument("--teacher", required=True, help="teacher run name or folder")
+    ds.add_argument("--model", choices=["seq2seq", "transformer"], default="transformer")
+    ds.add_argument("--config", help="student TOML config (default: experiments/<model>.toml)")
+    ds.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ds.add_argument("--name", help="student run name (default: <model>-distilled-<teacher>)")
+    ds.add_argument("--limit", type=int, default=0, help="distill only the first N training sentences")
+    ds.add_argument("--epochs", type=int)
+    ds.add_argument("--beam", type=int, help="teacher beam size (default: the teacher's decode.beam)")
+    ds.add_argument("--device", default="cpu")
+
+    rep = sub.add_parser("compress-report", help="size / BLEU / speed / memory of checkpoints side by side")
+    rep.add_argument("rows", nargs="+", metavar="[LABEL=]CHECKPOINT", help="checkpoint files or run names")
+    rep.add_argument("--src", help="source file (default: the first checkpoint's corpus split)")
+    rep.add_argument("--ref", help="reference file")
+    rep.add_argument("--ref-tokenized", action="store_true", help="the --ref file is space-tokenized")
+    rep.add_argument("--split", choices=["dev", "test"], default="test")
+    rep.add_argument("--speed-lines", type=int, default=500, help="sentences timed for sent/s")
+    rep.add_argument("--repeats", type=int, default=3, help="timed passes (the median is reported)")
+    rep.add_argument("--threads", type=int, default=1, help="torch threads per measurement (0 = default)")
+    rep.add_argument("--json", help="also write the rows to this JSON file")
+
+    exp = sub.add_parser("export", help="export a Transformer run for another inference engine")
+    exp.add_argument("run", help="run name or folder")
+    exp.add_argument("--format", choices=["ctranslate2"], default="ctranslate2")
+    exp.add_argument("--out", required=True, help="output folder")
+    exp.add_argument("--quantization", choices=["int8", "int8_float32", "int16", "float16", "bfloat16"],
+                     help="weight type in the export (default: float32)")
+
+    att = sub.add_parser("attention", help="plot the attention of one translated sentence as a heatmap")
+    _add_model_source(att)
+    att.add_argument("sentence", help="an English sentence")
+    att.add_argument("--out", required=True, help="PNG file to write")
+    att.add_argument("--layer", type=int, help="decoder layer, 1 = first (default: the last)")
+    att.add_argument("--head", type=_head, default="mean", help="head number from 1, or mean (default)")
+    att.add_argument("--self-attention", action="store_true", help="decoder self-attention instead")
+    att.add_argument("--beam", type=int, help="beam size for the translation (default: the run's)")
     return parser
+
+
+def _head(value: str) -> int | str:
+    if value == "mean":
+        return value
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a head number or mean, got {value!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +162,9 @@ def cmd_train(args) -> int:
 
     if args.resume:
         run = experiments.find_run(args.resume)
-        cfg = config.build(config.read_toml(run / "config.toml"))
+        cfg = config.build(config.read_toml(run / "config.toml"),
+                           [f"train.epochs={args.epochs}"] if args.epochs else [])
+        (run / "config.toml").write_text(config.to_toml(cfg), encoding="utf-8")
     else:
         model = args.model or "transformer"
         path = Path(args.config) if args.config else Path("experiments") / f"{model}.toml"
@@ -147,9 +211,17 @@ def cmd_translate(args) -> int:
     from mt import experiments
     from mt.translate import Translator
 
-    path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-    print(f"mt: translating with {path}", file=sys.stderr)
-    translator = Translator.from_checkpoint(path, args.device)
+    if args.engine == "ctranslate2":
+        from mt.export_ct2 import CT2Translator
+
+        if not args.model:
+            raise MTError("--engine ctranslate2 needs --model DIR (a folder written by `mt export`)")
+        print(f"mt: translating with {args.model} (ctranslate2)", file=sys.stderr)
+        translator = CT2Translator(args.model, args.device)
+    else:
+        path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+        translator = Translator.from_checkpoint(path, args.device)
+        print(f"mt: translating with {path}", file=sys.stderr)
     batch_size = args.batch_size or translator.decode.batch_size
     lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)  # bounded: memory stays flat
     threading.Thread(target=_read_stdin_lines, args=(lines,), daemon=True).start()
@@ -236,7 +308,95 @@ def cmd_average(args) -> int:
     return 0
 
 
+def cmd_attention(args) -> int:
+    from mt import experiments
+    from mt.attention_plot import draw_attention
+    from mt.translate import Translator
+
+    path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+    translator = Translator.from_checkpoint(path, args.device)
+    warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
+    kind = "self" if args.self_attention else "cross"
+    out, _ = draw_attention(translator, path, args.sentence, Path(args.out), args.layer, args.head, kind,
+                            args.beam, warn)
+    print(f"attention map written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from mt import experiments
+    from mt.export_ct2 import export_ctranslate2
+
+    path = experiments.resolve_checkpoint(args.run, None)
+    out = export_ctranslate2(path, Path(args.out), args.quantization)
+    print(f"exported {path} to {out} ({args.format}, {args.quantization or 'float32'})")
+    return 0
+
+
+def cmd_quantize(args) -> int:
+    from mt import checkpoint as ckpt
+    from mt.compress import quantize, resolve_source
+
+    src = resolve_source(args.run)
+    tensors, meta = quantize(src)
+    out = Path(args.out) if args.out else src.parent / "int8.safetensors"
+    ckpt.save(out, tensors, meta)
+    q = meta["quantized"]
+    print(f"quantized {src} into {out}: {len(q['linear'])} Linear + {len(q['rnn'])} RNN layers int8, "
+          f"{out.stat().st_size / 1e6:.2f} MB, weights {q['size_ratio']}x smaller than fp32")
+    return 0
+
+
+def cmd_prune(args) -> int:
+    from mt import checkpoint as ckpt
+    from mt.compress import prune, resolve_source
+
+    src = resolve_source(args.run)
+    log = lambda msg: print(f"mt: {msg}", file=sys.stderr)  # noqa: E731
+    tensors, meta = prune(src, args.amount, args.scope, args.finetune_steps, args.lr, args.device, log)
+    out = Path(args.out) if args.out else src.parent / f"pruned-{round(args.amount * 100)}.safetensors"
+    ckpt.save(out, tensors, meta)
+    p = meta["pruned"]
+    print(f"pruned {src} into {out}: sparsity {p['sparsity']:.4f} of weight matrices "
+          f"({p['sparsity_all_params']:.4f} of all parameters; asked {args.amount} {args.scope}), "
+          f"{out.stat().st_size / 1e6:.2f} MB, weights {p['size_ratio']}x smaller than fp32")
+    return 0
+
+
+def cmd_distill(args) -> int:
+    from mt import experiments
+    from mt.distill import distill
+
+    teacher = experiments.find_run(args.teacher)
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    run, summary = distill(teacher, args.model, Path(args.config) if args.config else None, args.set,
+                           args.name, args.limit, args.epochs, args.beam, args.device, log)
+    print(f"done ({summary['stopped']}): student best dev BLEU {summary['best_dev_bleu']:.2f} at epoch "
+          f"{summary['best_epoch']}; run folder {run}")
+    return 0
+
+
+def cmd_compress_report(args) -> int:
+    from mt import tradeoff
+
+    rows = [tradeoff.parse_row(r) for r in args.rows]
+    if bool(args.src) != bool(args.ref):
+        raise MTError("--src and --ref go together")
+    if args.src:
+        src, ref, tokenized = Path(args.src), Path(args.ref), args.ref_tokenized
+    else:
+        src, ref, tokenized = tradeoff.default_test_set(rows[0][1], args.split)
+    print(f"mt: measuring {len(rows)} checkpoints on {src}", file=sys.stderr)
+    report = tradeoff.compression_report(rows, src, ref, tokenized, args.speed_lines, args.repeats, args.threads)
+    for line in tradeoff.format_report(report):
+        print(line)
+    if args.json:
+        tradeoff.write_json(report, Path(args.json))
+    return 0
+
+
 COMMANDS = {
     "corpus": cmd_corpus, "train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
-    "compare": cmd_compare, "average": cmd_average,
+    "compare": cmd_compare, "average": cmd_average, "attention": cmd_attention, "export": cmd_export,
+    "quantize": cmd_quantize, "prune": cmd_prune, "distill": cmd_distill, "compress-report": cmd_compress_report,
 }

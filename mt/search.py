@@ -67,9 +67,10 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
                 alpha: float = 0.0, penalty: str = "wu", nbest: int = 1) -> list[list[Hypothesis]]:
     """Batched beam search; returns the n best finished hypotheses per sentence, best first.
 
-    A sentence is done when it holds `beam` finished hypotheses or when no live hypothesis can
-    still beat its n-th best (live scores only fall, and the length penalty is at most that of
-    its max length) — never merely because the top beam reached EOS.
+    A sentence is done when no live hypothesis can still beat its n-th best finished one (live
+    log-probs only fall, and no length penalty exceeds that of the sentence's max length), or at
+    its max length — never merely because the top beam, or `beam` hypotheses, reached EOS.
+    With alpha = 0 and beam 1 this is exactly greedy search.
     """
     B, K, device = src.size(0), beam, src.device
     state = model.encode(src, src_len)
@@ -101,7 +102,7 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
         scores = top_scores.gather(1, order)
         rows = (torch.arange(len(alive), device=device)[:, None] * K + top_beam.gather(1, order)).view(-1)
         new_tok = top_tok.gather(1, order).view(-1)
-        done = _done(finished, alive, scores, max_len, t, K, nbest, alpha, penalty)
+        done = _done(finished, alive, scores, max_len, t, nbest, alpha, penalty)
         keep = (~done).nonzero().squeeze(1)
         if len(keep) == 0:
             break
@@ -113,12 +114,12 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
 
 
 def _done(finished: list[list[Hypothesis]], alive: Tensor, scores: Tensor, max_len: Tensor,
-          t: int, K: int, nbest: int, alpha: float, penalty: str) -> Tensor:
-    """(A,) bool: sentence has K finished, reached its limit, or cannot improve its n-best."""
+          t: int, nbest: int, alpha: float, penalty: str) -> Tensor:
+    """(A,) bool: sentence reached its limit or can no longer improve its n-best."""
     out = []
     for a, sid in enumerate(alive.tolist()):
         fin = finished[sid]
-        if len(fin) >= K or t + 1 >= int(max_len[sid]):
+        if t + 1 >= int(max_len[sid]):
             out.append(True)
             continue
         if len(fin) >= nbest:

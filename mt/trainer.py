@@ -14,9 +14,9 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -222,6 +222,12 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     return summary
 
 
+def token_loss(logits: torch.Tensor, batch: data.Batch, label_smoothing: float) -> torch.Tensor:
+    """Label-smoothed cross-entropy per real target token (padding ignored): the training loss."""
+    return F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.view(-1),
+                           ignore_index=PAD, label_smoothing=label_smoothing, reduction="sum") / batch.n_tokens
+
+
 def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, dist: Distributed,
                  dev: torch.device, interrupt: Interrupt, save) -> tuple[float, int, int]:
     """Train on this epoch's batches from where the state says; returns (mean loss, tgt tokens, src tokens)."""
@@ -238,9 +244,7 @@ def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, d
             group["lr"] = lr
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.train.precision == "bf16"):
             logits = model(batch.src, batch.src_len, batch.tgt_in)
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.view(-1),
-                               ignore_index=PAD, label_smoothing=cfg.train.label_smoothing,
-                               reduction="sum") / batch.n_tokens
+        loss = token_loss(logits, batch, cfg.train.label_smoothing)
         if not torch.isfinite(loss):
             raise MTError(f"loss is {loss.item()} at step {state.step + 1} (epoch {state.epoch + 1}); "
                           f"stopped, the last good checkpoint is kept. Try a lower train.lr or train.clip_grad.")

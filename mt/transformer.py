@@ -7,8 +7,8 @@ V = vocabulary size. Masks come from mt.masks (True = may attend).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -8,8 +8,8 @@ import torch
 
 from mt import checkpoint as ckpt
 from mt.config import DecodeConfig
-from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.data import pad_sources
+from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.text import Pipeline, detokenize_ja
 from mt.vocab import Vocab
 

@@ -1,0 +1,33 @@
+# Two commands do all the set-up:  `make train`  and  `make test`.
+# torch goes in first: torch==2.13.0 is the CPU build on our machines' local disk (a plain
+# `torch` requirement there would pull a multi-GB CUDA build); elsewhere pip fetches the normal
+# torch 2.13.0 wheel for the platform. Override with `make TORCH=torch ...` for another version.
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+# corpora: copied from a local mirror when one is next to the checkout, else downloaded
+export MT_CORPUS_MIRROR ?= $(if $(wildcard ../shared/corpora),$(abspath ../shared/corpora),)
+
+.PHONY: install train test lint clean
+
+$(BIN)/mt: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[plot,ja,ct2,dev]"
+	touch $(BIN)/mt
+
+install: $(BIN)/mt
+
+train: install
+	$(BIN)/mt train --model transformer
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check mt tests
+
+clean:
+	rm -rf $(VENV) *.egg-info

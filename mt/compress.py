@@ -1,0 +1,318 @@
+"""Compression into ordinary checkpoints: dynamic int8 quantization and magnitude pruning.
+
+Quantization: torch's dynamic int8 (weights int8 per output channel, activations quantized on the
+fly) for every nn.Linear and nn.GRU/nn.LSTM; embeddings int8 per row, dequantized at load. A tied
+output projection (Press & Wolf 2017) is quantized like any Linear and its embedding reads the
+same int8 matrix dequantized, so the tie is kept and stored once. Files hold int8 tensors +
+scales + zero points, never pickled packed params; `load_quantized` re-packs them.
+
+Pruning (See, Luong & Manning 2016): zero the smallest-magnitude entries of every weight matrix
+(dim ≥ 2: Linear, RNN, embeddings; not biases or norms), ranked over all matrices at once
+("global", their class-blind) or within each ("layer", class-uniform). Pruned matrices are stored
+as a bitmask + the kept values (1 bit + 4·density bytes per entry); `densify` restores them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.ao.nn.quantized import dynamic as nnqd
+
+from mt import checkpoint as ckpt
+from mt import config as config_mod
+from mt.errors import MTError
+from mt.model import build_model
+
+QUANT_SUFFIXES = (".int8", ".scale", ".zero_point")
+SPARSE_SUFFIXES = (".mask", ".values")
+KEEP_META = ("config", "src_vocab", "tgt_vocab", "src_sp", "tgt_sp", "corpus_tokenized")
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """torch.ao quantization works but warns that it moves to torchao; keep user output clean."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def resolve_source(target: str) -> Path:
+    """A checkpoint file, or a run name/folder → that run's best checkpoint."""
+    from mt import experiments
+
+    path = Path(target)
+    return path if path.is_file() else experiments.best_checkpoint(experiments.find_run(target))
+
+
+def load_float(path: Path) -> tuple[nn.Module, config_mod.Config, dict[str, Any]]:
+    """A float checkpoint → (model in eval mode, Config, metadata); quantized ones are refused."""
+    tensors, meta = ckpt.load(path)
+    if meta.get("quantized"):
+        raise MTError(f"{path} is already quantized; compress the float checkpoint it came from")
+    cfg = config_mod.build(meta["config"])
+    model = build_model(cfg.model_type, cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
+    model.load_state_dict(ckpt.prefixed(tensors, "model."))
+    return model.eval(), cfg, meta
+
+
+def _base_meta(meta: dict[str, Any], source: Path) -> dict[str, Any]:
+    return {**{k: meta[k] for k in KEEP_META if k in meta}, "compressed_from": str(source)}
+
+
+def dense_bytes(model: nn.Module) -> int:
+    """Bytes of the model's fp32 state dict, a tied matrix counted once (a weights-only file)."""
+    seen = {t.untyped_storage().data_ptr(): t.numel() * t.element_size() for t in model.state_dict().values()}
+    return sum(seen.values())
+
+
+def stored_bytes(tensors: dict[str, Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+# -- quantization ----------------------------------------------------------------------
+
+def _quantize_dynamic(model: nn.Module) -> nn.Module:
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    with _quiet():
+        return torch.ao.quantization.quantize_dynamic(
+            model, {nn.Linear: qconfig, nn.GRU: qconfig, nn.LSTM: qconfig}, dtype=torch.qint8)
+
+
+def _pack_int8(prefix: str, q: Tensor) -> dict[str, Tensor]:
+    """A qint8 tensor → int8 values, float32 scales, int8 zero points (per channel or per tensor)."""
+    if q.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        scale, zero = q.q_per_channel_scales(), q.q_per_channel_zero_points()
+    else:
+        scale, zero = torch.tensor(q.q_scale()), torch.tensor(q.q_zero_point())
+    return {f"{prefix}.int8": q.int_repr(), f"{prefix}.scale": scale.float(),
+            f"{prefix}.zero_point": zero.to(torch.int8)}
+
+
+def _unpack_int8(weights: dict[str, Tensor], prefix: str) -> Tensor:
+    values, scale, zero = (weights[prefix + s] for s in QUANT_SUFFIXES)
+    with _quiet():
+        if scale.dim() == 0:
+            return torch._make_per_tensor_quantized_tensor(values, float(scale), int(zero))
+        return torch._make_per_channel_quantized_tensor(values, scale.double(), zero.long(), 0)
+
+
+def _int8_rows(w: Tensor) -> Tensor:
+    """Symmetric int8 quantization with one scale per row (an embedding's per-token table)."""
+    scale = (w.detach().abs().amax(1) / 127).clamp_min(torch.finfo(torch.float32).eps)
+    q = torch.round(w.detach() / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    with _quiet():
+        return torch._make_per_channel_quantized_tensor(q, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0)
+
+
+def quantize_model(model: nn.Module) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
+    """Float model → (int8 model, tensors to store, structure for meta['quantized'])."""
+    tied = {e: lin for e, emb in model.named_modules() if isinstance(emb, nn.Embedding)
+            for lin, mod in model.named_modules() if isinstance(mod, nn.Linear) and mod.weight is emb.weight}
+    qmodel = _quantize_dynamic(model)
+    stored: dict[str, Tensor] = {}
+    structure: dict[str, Any] = {"scheme": "dynamic int8, per-channel weights", "linear": [], "rnn": [],
+                                 "embeddings": {}, "engine": torch.backends.quantized.engine}
+    for name, mod in qmodel.named_modules():
+        if isinstance(mod, nnqd.Linear):
+            w, b = mod._packed_params._weight_bias()
+            stored.update(_pack_int8(f"{name}.weight", w))
+            if b is not None:
+                stored[f"{name}.bias"] = b.detach()
+            structure["linear"].append(name)
+        elif isinstance(mod, (nnqd.GRU, nnqd.LSTM)):
+            wb = mod._weight_bias()
+            for key, w in wb["weight"].items():
+                stored.update(_pack_int8(f"{name}.{key}", w))
+            stored.update({f"{name}.{k}": b.detach() for k, b in wb["bias"].items()})
+            structure["rnn"].append(name)
+        elif isinstance(mod, nn.Embedding):
+            source = f"{tied[name]}.weight" if name in tied else f"{name}.weight"
+            if name not in tied:
+                stored.update(_pack_int8(source, _int8_rows(mod.weight)))
+            structure["embeddings"][name] = source
+    done = set(structure["linear"]) | set(structure["rnn"]) | set(structure["embeddings"])
+    for key, value in model.state_dict().items():
+        if key.rsplit(".", 1)[0] not in done:
+            stored[key] = value
+    _set_int8(qmodel, stored, structure)  # the in-memory model is exactly what loading gives
+    return qmodel, stored, structure
+
+
+def _set_int8(qmodel: nn.Module, weights: dict[str, Tensor], structure: dict[str, Any]) -> None:
+    """Re-pack stored int8 tensors into a freshly quantized model; dequantize the embeddings."""
+    modules = dict(qmodel.named_modules())
+    with _quiet():
+        for name in structure["linear"]:
+            modules[name].set_weight_bias(_unpack_int8(weights, f"{name}.weight"), weights.get(f"{name}.bias"))
+        for name in structure["rnn"]:
+            keys = modules[name]._weight_bias()
+            values = {k: _unpack_int8(weights, f"{name}.{k}") for k in keys["weight"]}
+            values.update({k: weights[f"{name}.{k}"] for k in keys["bias"]})
+            modules[name].set_weight_bias(values)
+    with torch.no_grad():
+        for name, source in structure["embeddings"].items():
+            modules[name].weight.copy_(_unpack_int8(weights, source).dequantize())
+
+
+def load_quantized(model: nn.Module, weights: dict[str, Tensor], meta: dict[str, Any]) -> nn.Module:
+    """Float model skeleton + stored int8 tensors → the quantized model `quantize` produced."""
+    structure = meta["quantized"]
+    plain = {k: v for k, v in weights.items() if not k.endswith(QUANT_SUFFIXES)}
+    missing, unexpected = model.load_state_dict(plain, strict=False)
+    owners = set(structure["linear"]) | set(structure["rnn"]) | set(structure["embeddings"])
+    if unexpected or any(k.rsplit(".", 1)[0] not in owners for k in missing):
+        raise MTError(f"quantized checkpoint does not fit the model "
+                      f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    qmodel = _quantize_dynamic(model)
+    _set_int8(qmodel, weights, structure)
+    return qmodel
+
+
+def quantize(checkpoint: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """A float checkpoint → (tensors, meta) of its int8 version, ready for checkpoint.save."""
+    model, _, meta = load_float(checkpoint)
+    _, stored, structure = quantize_model(model)
+    structure["size_ratio"] = round(dense_bytes(model) / stored_bytes(stored), 2)
+    structure["params"] = sum(p.numel() for p in model.parameters())
+    return {f"model.{k}": v for k, v in stored.items()}, {**_base_meta(meta, checkpoint), "quantized": structure}
+
+
+# -- pruning ----------------------------------------------------------------------------
+
+def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Weight matrices (dim ≥ 2) by name; a tied matrix appears once."""
+    return {n: p for n, p in model.named_parameters() if p.dim() >= 2}
+
+
+def magnitude_masks(params: dict[str, Tensor], amount: float, scope: str) -> dict[str, Tensor]:
+    """True = keep: entries above the `amount` quantile of |w|, globally or per matrix."""
+    if scope not in ("global", "layer"):
+        raise MTError(f"--scope {scope!r}: valid values are global, layer")
+    if not 0 <= amount < 1:
+        raise MTError(f"--amount {amount}: must be in [0, 1)")
+
+    def threshold(values: Tensor) -> float:
+        k = int(round(amount * values.numel()))
+        return torch.kthvalue(values, k).values.item() if k else -1.0
+
+    if scope == "layer":
+        return {n: p.detach().abs() > threshold(p.detach().abs().flatten()) for n, p in params.items()}
+    cut = threshold(torch.cat([p.detach().abs().flatten() for p in params.values()]))
+    return {n: p.detach().abs() > cut for n, p in params.items()}
+
+
+def apply_masks(params: dict[str, Tensor], masks: dict[str, Tensor]) -> None:
+    with torch.no_grad():
+        for n, p in params.items():
+            p.mul_(masks[n])
+
+
+def sparsity(model: nn.Module) -> tuple[float, float]:
+    """(zero fraction of the weight matrices, zero fraction of all parameters)."""
+    mats = list(prunable(model).values())
+    zeros = sum(int((p == 0).sum()) for p in mats)
+    total_zeros = sum(int((p == 0).sum()) for p in model.parameters())
+    return zeros / sum(p.numel() for p in mats), total_zeros / sum(p.numel() for p in model.parameters())
+
+
+def sparse_pack(w: Tensor) -> tuple[Tensor, Tensor]:
+    """Dense matrix → (packed bitmask uint8, nonzero values in row-major order)."""
+    mask = (w != 0).flatten()
+    return torch.from_numpy(np.packbits(mask.numpy())), w.flatten()[mask].clone()
+
+
+def densify(tensors: dict[str, Tensor], sparse: dict[str, Any]) -> dict[str, Tensor]:
+    """Undo `sparse_pack` for every matrix listed in meta['sparse'] (called by checkpoint.load)."""
+    out = {k: v for k, v in tensors.items() if not k.endswith(SPARSE_SUFFIXES)}
+    for name, shape in sparse["shapes"].items():
+        bits, values = tensors[f"{name}.mask"], tensors[f"{name}.values"]
+        mask = torch.from_numpy(np.unpackbits(bits.numpy(), count=math.prod(shape)).astype(bool))
+        dense = torch.zeros(math.prod(shape), dtype=values.dtype)
+        dense[mask] = values
+        out[name] = dense.view(shape)
+    for name, source in sparse.get("aliases", {}).items():
+        out[name] = out[source]
+    return out
+
+
+def prune(checkpoint: Path, amount: float, scope: str = "global", finetune_steps: int = 0,
+          lr: float | None = None, device: str = "cpu", log: Callable[[str], None] = print
+          ) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Magnitude-prune a checkpoint (optionally fine-tune with the mask fixed) → (tensors, meta)."""
+    model, cfg, meta = load_float(checkpoint)
+    params = prunable(model)
+    masks = magnitude_masks(params, amount, scope)
+    apply_masks(params, masks)
+    if finetune_steps:
+        finetune(model, cfg, meta, masks, finetune_steps, lr, device, log)
+    tensors, sparse = _sparse_state(model, set(params))
+    matrix_sparsity, all_sparsity = sparsity(model)
+    info = {"amount": amount, "scope": scope, "finetune_steps": finetune_steps,
+            "sparsity": round(matrix_sparsity, 4), "sparsity_all_params": round(all_sparsity, 4),
+            "size_ratio": round(dense_bytes(model) / stored_bytes(tensors), 2)}
+    return tensors, {**_base_meta(meta, checkpoint), "pruned": info, "sparse": sparse}
+
+
+def _sparse_state(model: nn.Module, matrices: set[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """model.* tensors with pruned matrices bitmask-packed (when that is smaller), ties as aliases."""
+    tensors, seen = {}, {}
+    sparse: dict[str, Any] = {"format": "bitmask+values", "shapes": {}, "aliases": {}}
+    for key, value in model.state_dict().items():
+        name, ident = f"model.{key}", (value.untyped_storage().data_ptr(), value.storage_offset(), value.shape)
+        if ident in seen:
+            sparse["aliases"][name] = seen[ident]
+            continue
+        seen[ident] = name
+        if key in matrices and (value == 0).float().mean() > 1 / 32:  # 1 mask bit < 4 bytes saved per zero
+            tensors[f"{name}.mask"], tensors[f"{name}.values"] = sparse_pack(value)
+            sparse["shapes"][name] = list(value.shape)
+        else:
+            tensors[name] = value
+    return tensors, sparse
+
+
+def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], masks: dict[str, Tensor],
+             steps: int, lr: float | None, device: str, log: Callable[[str], None]) -> float:
+    """Train `steps` batches on the run's corpus with the trainer's loss, re-applying masks each step."""
+    from mt import corpora, data
+    from mt.trainer import make_optimizer, token_loss
+
+    corpus_dir, _ = corpora.resolve(cfg.data.corpus)
+    prep = data.prepare(cfg.data, corpus_dir, log)
+    if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:
+        raise MTError(f"corpus {cfg.data.corpus} no longer gives the checkpoint's vocabularies; cannot fine-tune")
+    train_data, dev = prep.split("train"), torch.device(device)
+    model.to(dev).train()
+    params = prunable(model)
+    masks = {n: m.to(dev) for n, m in masks.items()}
+    optimizer = make_optimizer(model, replace(cfg.train, lr=lr or cfg.train.lr / 2))
+    step, epoch, losses = 0, 0, []
+    while step < steps:
+        epoch += 1
+        for idx in data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
+                                     cfg.train.seed, 1000 + epoch, True, cfg.data.max_len):
+            batch = data.collate(train_data, idx).to(dev)
+            loss = token_loss(model(batch.src, batch.src_len, batch.tgt_in), batch, cfg.train.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.train.clip_grad:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
+            optimizer.step()
+            apply_masks(params, masks)
+            losses.append(loss.item())
+            step += 1
+            if step >= steps:
+                break
+    log(f"fine-tuned {steps} steps with the mask fixed: mean loss {sum(losses) / len(losses):.3f}")
+    model.cpu().eval()
+    return sum(losses) / len(losses)

@@ -1,0 +1,113 @@
+"""Sequence-level knowledge distillation (Kim & Rush 2016, §3.2).
+
+The frozen teacher translates its own training sources with beam search; the student is an
+ordinary run trained on (source, teacher output) pairs. The generated corpus is a folder of
+{train,dev,test}.{en,ja} in the cache (dev/test copied from the original corpus, so the
+student's dev BLEU and test scores are against real references), reused if asked again.
+Word-level KD (matching the teacher's distributions) is not implemented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from itertools import islice
+from pathlib import Path
+
+from mt import checkpoint as ckpt
+from mt import config as config_mod
+from mt import corpora, experiments
+from mt.config import Config
+from mt.errors import MTError
+from mt.model import build_model, count_parameters
+
+
+def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: str = "cpu",
+                     log: Callable[[str], None] = print, chunk: int = 1000) -> Path:
+    """Translate the teacher's training sources into a new corpus folder (cached); returns it."""
+    from mt.translate import Translator
+
+    st = teacher_ckpt.stat()
+    key = f"{teacher_ckpt.resolve()}:{st.st_size}:{st.st_mtime_ns}:{beam}:{limit}"
+    folder = corpora.cache_root() / "distilled" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    if (folder / "DONE").exists():
+        log(f"reusing distilled corpus {folder}")
+        return folder
+    translator = Translator.from_checkpoint(teacher_ckpt, device)
+    for p in translator.model.parameters():
+        p.requires_grad_(False)  # frozen: translate_ids also runs under no_grad, in eval mode
+    teacher_cfg = config_mod.build(ckpt.load(teacher_ckpt)[1]["config"])
+    corpus_dir, tokenized = corpora.resolve(teacher_cfg.data.corpus)
+    sources = list(islice(corpora.read_lines(corpus_dir / "train.en"), limit or None))
+    beam = beam or translator.decode.beam
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
+    try:
+        with (open(tmp / "train.en", "w", encoding="utf-8") as f_en,
+              open(tmp / "train.ja", "w", encoding="utf-8") as f_ja):
+            for start in range(0, len(sources), chunk):
+                lines = sources[start: start + chunk]
+                for src, outs in zip(lines, translator.translate(lines, beam=beam), strict=True):
+                    hyp = outs[0].tokens if tokenized else outs[0].text
+                    f_en.write(src + "\n")
+                    f_ja.write(" ".join(hyp.split()) + "\n")  # one line, whatever the detokenizer did
+                log(f"teacher (beam {beam}): {min(start + chunk, len(sources))}/{len(sources)} sentences")
+        for split in ("dev", "test"):
+            for side in corpora.SIDES:
+                shutil.copyfile(corpus_dir / f"{split}.{side}", tmp / f"{split}.{side}")
+        if tokenized:
+            (tmp / "TOKENIZED").write_text("teacher outputs in the corpus's own tokens\n")
+        info = {"teacher": str(teacher_ckpt), "beam": beam, "limit": limit, "source_corpus": str(corpus_dir)}
+        (tmp / "distill.json").write_text(json.dumps(info, indent=1))
+        (tmp / "DONE").write_text("ok")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return folder
+
+
+def student_config(teacher_cfg: Config, model_type: str, config_path: Path | None, sets: Sequence[str],
+                   corpus: Path, epochs: int | None) -> Config:
+    """The student's Config: its own [model]/[train]/[decode]; [data] as the teacher's unless set."""
+    path = config_path or Path("experiments") / f"{model_type}.toml"
+    raw = config_mod.read_toml(path) if (config_path or path.exists()) else {}
+    raw = {k: dict(v) for k, v in raw.items()}
+    if raw.get("model", {}).get("type", model_type) != model_type:
+        raise MTError(f"--model {model_type} but {path} configures a {raw['model']['type']}")
+    raw.setdefault("model", {})["type"] = model_type
+    raw["data"] = {**teacher_cfg.to_dict()["data"], **raw.get("data", {})}
+    if epochs is not None:
+        raw.setdefault("train", {})["epochs"] = epochs
+    cfg = config_mod.build(raw, sets)
+    return replace(cfg, data=replace(cfg.data, corpus=str(corpus), limit=0))
+
+
+def distill(teacher_run: Path, model_type: str, config_path: Path | None = None, sets: Sequence[str] = (),
+            name: str | None = None, limit: int = 0, epochs: int | None = None, beam: int | None = None,
+            device: str = "cpu", log: Callable[[str], None] = print) -> tuple[Path, dict]:
+    """Teacher run → distilled corpus → student run trained on it; returns (run folder, summary)."""
+    from mt import trainer
+
+    teacher_ckpt = experiments.best_checkpoint(teacher_run)
+    meta = ckpt.load(teacher_ckpt)[1]
+    teacher_cfg = config_mod.build(meta["config"])
+    teacher = build_model(teacher_cfg.model_type, teacher_cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
+    run = experiments.runs_root() / (name or f"{model_type}-distilled-{teacher_run.name}")
+    if (run / "metrics.jsonl").exists():
+        raise MTError(f"run {run} already exists: pick another --name")
+    corpus = distilled_corpus(teacher_ckpt, beam, limit, device, log)
+    cfg = student_config(teacher_cfg, model_type, config_path, sets, corpus, epochs)
+    run.mkdir(parents=True, exist_ok=True)
+    info = {"teacher_run": str(teacher_run), "teacher_checkpoint": str(teacher_ckpt),
+            "teacher_params": count_parameters(teacher), "corpus": str(corpus),
+            **json.loads((corpus / "distill.json").read_text())}
+    (run / "distill.json").write_text(json.dumps(info, indent=1))
+    return run, trainer.train(cfg, run, device, log=log)

@@ -1,0 +1,126 @@
+"""Trainer: end-to-end runs, metrics, exact resume, kill safety, NaN stop, DDP, compare."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from mt.cli import main
+from tests.conftest import ROOT, tiny_sets, train_tiny
+
+
+def _weights(path: Path) -> dict:
+    return {k: v for k, v in load_file(path).items() if k.startswith("model.")}
+
+
+def test_train_prints_epoch_lines_and_metrics(capsys, tiny_run):
+    records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if "epoch" in r]
+    assert [r["epoch"] for r in epochs] == list(range(1, 9))
+    for key in ("step", "train_loss", "dev_loss", "dev_bleu", "dev_chrf", "lr", "seconds", "tgt_tokens_per_s"):
+        assert key in epochs[0]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    assert max(r["dev_bleu"] for r in epochs) > epochs[0]["dev_bleu"]
+    for name in ("config.toml", "vocab.json", "best.safetensors", "last.safetensors", "info.json"):
+        assert (tiny_run / name).exists(), name
+
+
+def test_resume_is_exact(tmp_path):
+    """2 epochs straight == 1 epoch, resume, 1 more epoch (identical weights on CPU)."""
+    straight = train_tiny("transformer", "straight", epochs=2, extra=["model.dropout=0.2"])
+    half = train_tiny("transformer", "half", epochs=1, extra=["model.dropout=0.2"])
+    assert main(["train", "--resume", str(half), "--epochs", "2"]) == 0
+    a, b = _weights(straight / "last.safetensors"), _weights(half / "last.safetensors")
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+def _train_cmd(name: str, epochs: int, extra: list[str] = ()) -> list[str]:
+    cmd = [sys.executable, "-m", "mt", "train", "--model", "transformer", "--corpus", "sample",
+           "--name", name, "--epochs", str(epochs), "--config", str(ROOT / "tests" / "tiny.toml")]
+    for s in [*tiny_sets("transformer"), *extra]:
+        cmd += ["--set", s]
+    return cmd
+
+
+def test_sigkill_mid_epoch_leaves_checkpoint_resumable():
+    name = "killed"
+    run = Path(os.environ["MT_RUNS_DIR"]) / name
+    proc = subprocess.Popen(_train_cmd(name, 200, ["train.save_every_steps=3"]), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (run / "epoch-2.safetensors").exists():
+        time.sleep(0.2)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (run / "last.safetensors").exists()
+    assert not list(run.glob("*.tmp"))
+    assert main(["train", "--resume", str(run), "--epochs", "4"]) == 0
+    epochs = [json.loads(x).get("epoch") for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert 4 in epochs
+
+
+def test_sigint_saves_and_stops_cleanly():
+    name = "interrupted"
+    run = Path(os.environ["MT_RUNS_DIR"]) / name
+    proc = subprocess.Popen(_train_cmd(name, 200), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (run / "epoch-1.safetensors").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "interrupted" in out and "Traceback" not in out
+    assert (run / "last.safetensors").exists()
+
+
+def test_nan_loss_stops_with_message(capsys):
+    code = main(["train", "--model", "transformer", "--corpus", "sample", "--name", "nan", "--epochs", "3",
+                 "--config", str(ROOT / "tests" / "tiny.toml"), *sum((["--set", s] for s in tiny_sets("transformer")), []),
+                 "--set", "train.lr=1e30", "--set", "train.clip_grad=0"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "loss is" in err and "last good checkpoint" in err
+    assert "Traceback" not in err
+
+
+def test_bad_config_is_one_line_error(capsys):
+    assert main(["train", "--model", "transformer", "--set", "train.lrr=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "lrr" in err and "valid keys" in err
+    assert main(["train", "--model", "transformer", "--set", "train.epochs=\"ten\""]) == 2
+    assert "train.epochs" in capsys.readouterr().err
+
+
+def test_compare_and_plot(tiny_run, tmp_path, capsys):
+    plot = tmp_path / "curves.png"
+    assert main(["compare", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert tiny_run.name in out and "dev BLEU" in out
+    assert plot.stat().st_size > 1000
+
+
+def test_average_command(tiny_run, capsys):
+    assert main(["average", str(tiny_run), "--last", "3"]) == 0
+    assert (tiny_run / "averaged.safetensors").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun/gloo test on linux")
+def test_ddp_two_processes_end_in_sync():
+    name = "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+           "-m", "mt", *_train_cmd(name, 2)[3:]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ranks in sync: True" in proc.stdout
+    assert "2 processes" in proc.stdout

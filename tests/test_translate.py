@@ -1,0 +1,124 @@
+"""`mt translate` / `mt evaluate`: line discipline, bad input, interactive use, scores."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sacrebleu
+
+from mt.cli import main
+from tests.conftest import ROOT
+
+
+class _Stdin:
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+
+
+def _translate(monkeypatch, capsys, data: bytes, *args: str) -> tuple[list[str], str]:
+    monkeypatch.setattr(sys, "stdin", _Stdin(data))
+    assert main(["translate", *args]) == 0
+    cap = capsys.readouterr()
+    return cap.out.split("\n")[:-1], cap.err
+
+
+def test_three_lines_in_three_out(monkeypatch, capsys, tiny_run):
+    out, err = _translate(monkeypatch, capsys, b"I am a student.\n\nHe didn't come.\n", "--run", str(tiny_run))
+    assert len(out) == 3 and out[1] == "" and out[0] and out[2]
+    assert " " not in out[0]  # natural Japanese: no word spaces
+    assert "translating with" in err
+
+
+def test_default_run_is_most_recent(monkeypatch, capsys, tiny_run):
+    out, err = _translate(monkeypatch, capsys, b"I like tea.\n")
+    assert len(out) == 1 and "translating with" in err
+
+
+def test_bad_inputs_never_shift_lines(monkeypatch, capsys, tiny_run):
+    lines = [b"I like tea.", b"   ", b"\xff\xfe broken utf8", b"ctrl \x01\x02 chars \x1b[31m", "emoji 🎉 ok".encode(),
+             "日本語の文です。".encode(), " ".join(["word"] * 500).encode(), b"", b"Tom likes fish."]
+    out, err = _translate(monkeypatch, capsys, b"\n".join(lines) + b"\n", "--run", str(tiny_run), "--batch-size", "3")
+    assert len(out) == len(lines)
+    assert out[1] == "" and out[7] == ""
+    assert "line 3: invalid UTF-8" in err
+    assert "line 7: longer than" in err
+    assert "Traceback" not in err
+
+
+def test_nbest_and_tokenized(monkeypatch, capsys, tiny_run):
+    out, _ = _translate(monkeypatch, capsys, b"I like tea.\n", "--run", str(tiny_run), "--nbest", "2", "--beam", "3")
+    assert len(out) == 1 and out[0].count(" ||| ") == 1
+    out, _ = _translate(monkeypatch, capsys, b"I like tea.\n", "--run", str(tiny_run), "--tokenized")
+    assert len(out) == 1
+
+
+def test_interactive_line_at_a_time(tiny_run):
+    """A line written to a pipe and flushed is answered before the next one is sent."""
+    proc = subprocess.Popen([sys.executable, "-m", "mt", "translate", "--run", str(tiny_run)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={**os.environ})
+    try:
+        for sentence in (b"I like tea.\n", b"\n", b"Tom likes fish.\n"):
+            proc.stdin.write(sentence)
+            proc.stdin.flush()
+            reply = proc.stdout.readline()  # blocks until answered: stdin is still open
+            assert reply.endswith(b"\n")
+            assert (reply == b"\n") == (sentence == b"\n")
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+
+
+def test_missing_and_bad_checkpoints(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sys, "stdin", _Stdin(b"hi\n"))
+    assert main(["translate", "--run", "no-such-run"]) == 2
+    assert "run not found" in capsys.readouterr().err
+    bogus = tmp_path / "x.safetensors"
+    bogus.write_bytes(b"not a checkpoint at all")
+    assert main(["translate", "--checkpoint", str(bogus)]) == 2
+    err = capsys.readouterr().err
+    assert "not a checkpoint" in err and err.count("\n") == 1
+    assert main(["translate", "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
+
+
+def test_evaluate_matches_sacrebleu_cli(tiny_run, capsys):
+    assert main(["evaluate", "--run", str(tiny_run), "--split", "test"]) == 0
+    scores = json.loads((tiny_run / "eval-test.json").read_text())
+    hyps = (tiny_run / "hyps-test.txt").read_text().splitlines()
+    refs = Path(scores["ref"]).read_text().splitlines()
+    assert len(hyps) == len(refs)
+    # the sample corpus is raw: ja-mecab BLEU and chrF only, and they match sacrebleu's own CLI
+    assert "bleu_tok" not in scores
+    for args, key in ((["-m", "bleu", "-tok", "ja-mecab"], "bleu_ja"), (["-m", "chrf"], "chrf")):
+        proc = subprocess.run([sys.executable, "-m", "sacrebleu", scores["ref"], "-i", str(tiny_run / "hyps-test.txt"),
+                               *args, "-b", "-w", "4"], capture_output=True, text=True)
+        assert abs(float(proc.stdout.strip()) - scores[key]) < 1e-3, (key, proc.stdout, proc.stderr)
+    assert "ja-mecab" in scores["bleu_ja_signature"]
+
+
+def test_evaluate_tokenized_reference(tiny_run, tmp_path, capsys):
+    """A tokenized reference gets corpus-token BLEU as is and detokenized scores without spaces."""
+    src = tmp_path / "s.en"
+    ref = tmp_path / "r.ja"
+    src.write_text("I like tea.\nTom likes fish.\n")
+    ref.write_text("私 は お茶 が 好き で す 。\nトム は 魚 が 好き で す 。\n")
+    assert main(["evaluate", "--run", str(tiny_run), "--src", str(src), "--ref", str(ref), "--ref-tokenized"]) == 0
+    out = capsys.readouterr().out
+    assert "BLEU (corpus tokens)" in out and "ja-mecab" in out and "chrF" in out
+    scores = json.loads((tiny_run / "eval-s.json").read_text())
+    tok_hyps = (tiny_run / "hyps-s.tok.txt").read_text().splitlines()
+    expect = sacrebleu.corpus_bleu(tok_hyps, [ref.read_text().splitlines()], tokenize="none").score
+    assert abs(expect - scores["bleu_tok"]) < 1e-9
+
+
+def test_never_13a_on_japanese():
+    from mt import metrics
+
+    _, sig = metrics.ja_bleu(["私は学生です。"], ["私は学生です。"])
+    assert "13a" not in sig
