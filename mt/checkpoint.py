@@ -96,6 +96,9 @@ def load_for_inference(path: Path, device: str = "cpu"):
     if meta.get("quantized"):
         from mt.compress import load_quantized
 
+        if torch.device(device).type != "cpu":
+            raise MTError(f"{path} is int8-quantized: torch runs it on the CPU only (--device cpu)")
+
         model = load_quantized(model, weights, meta)
     else:
         model.load_state_dict(weights)

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("translate", help="English on stdin → Japanese on stdout")
     _add_model_source(tr)
     tr.add_argument("--beam", type=int)
+    tr.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--nbest", type=int, default=1)
     tr.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ref", help="reference file")
     ev.add_argument("--ref-tokenized", action="store_true", help="the --ref file is space-tokenized")
     ev.add_argument("--beam", type=int)
+    ev.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
 
     cmp_ = sub.add_parser("compare", help="runs side by side")
     cmp_.add_argument("runs", nargs="*")
@@ -118,6 +120,27 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--head", type=_head, default="mean", help="head number from 1, or mean (default)")
     att.add_argument("--self-attention", action="store_true", help="decoder self-attention instead")
     att.add_argument("--beam", type=int, help="beam size for the translation (default: the run's)")
+
+    bench = sub.add_parser("bench", help="measure training or translation speed").add_subparsers(
+        dest="action", required=True)
+    bt = bench.add_parser("train", help="training tokens/s, model FLOPs/s, padding, peak RSS")
+    bt.add_argument("--model", choices=["seq2seq", "transformer"], default=None)
+    bt.add_argument("--config", help="TOML config (default: experiments/<model>.toml)")
+    bt.add_argument("--corpus", help="corpus name, folder or TSV file")
+    bt.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    bt.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
+    bt.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    bt.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
+    bt.add_argument("--threads", type=int, default=0, help="torch threads (default: train.threads, else all)")
+    bt.add_argument("--json", help="also write the record to this JSON file")
+    bx = bench.add_parser("translate", help="decoding speed, BLEU and memory per engine")
+    bx.add_argument("--run", help="run name or folder (default: the most recent run)")
+    bx.add_argument("--checkpoint", help="a checkpoint file instead of a run")
+    bx.add_argument("--engines", default="torch,torch-int8,ct2,ct2-int8", help="comma-separated")
+    bx.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
+    bx.add_argument("--threads", type=int, default=2, help="threads per engine")
+    bx.add_argument("--limit", type=int, default=0, help="only the first N test sentences")
+    bx.add_argument("--json", help="also write the record to this JSON file")
     return parser
 
 
@@ -162,8 +185,9 @@ def cmd_train(args) -> int:
 
     if args.resume:
         run = experiments.find_run(args.resume)
+        # a resumed run may be extended (--epochs, --set train.max_minutes=…); the change is saved
         cfg = config.build(config.read_toml(run / "config.toml"),
-                           [f"train.epochs={args.epochs}"] if args.epochs else [])
+                           ([f"train.epochs={args.epochs}"] if args.epochs else []) + args.set)
         (run / "config.toml").write_text(config.to_toml(cfg), encoding="utf-8")
     else:
         model = args.model or "transformer"
@@ -220,7 +244,7 @@ def cmd_translate(args) -> int:
         translator = CT2Translator(args.model, args.device)
     else:
         path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-        translator = Translator.from_checkpoint(path, args.device)
+        translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha)
         print(f"mt: translating with {path}", file=sys.stderr)
     batch_size = args.batch_size or translator.decode.batch_size
     lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)  # bounded: memory stays flat
@@ -260,7 +284,7 @@ def cmd_evaluate(args) -> int:
     from mt.translate import Translator
 
     path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-    translator = Translator.from_checkpoint(path, args.device)
+    translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha)
     out_dir = path.parent
     if args.src or args.ref:
         if not (args.src and args.ref):
@@ -395,8 +419,34 @@ def cmd_compress_report(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from mt import bench
+
+    if args.action == "train":
+        cfg = bench.load_config(args.model, args.config, args.set, args.corpus)
+        print(f"mt: benchmarking {cfg.model_type} training ({args.warmup} warm-up + {args.repeats} × "
+              f"{args.steps} steps)", file=sys.stderr)
+        record = bench.bench_train(cfg, args.steps, args.warmup, args.repeats, args.threads)
+        lines = bench.format_train(record)
+    else:
+        from mt import experiments
+        from mt.bench_translate import bench_translate, format_translate
+
+        path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+        engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+        log = lambda msg: print(f"mt: {msg}", file=sys.stderr)  # noqa: E731
+        record = bench_translate(path, engines, args.repeats, args.threads, limit=args.limit, log=log)
+        lines = format_translate(record)
+    for line in lines:
+        print(line)
+    if args.json:
+        bench.write_json(record, Path(args.json))
+    return 0
+
+
 COMMANDS = {
     "corpus": cmd_corpus, "train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
     "compare": cmd_compare, "average": cmd_average, "attention": cmd_attention, "export": cmd_export,
     "quantize": cmd_quantize, "prune": cmd_prune, "distill": cmd_distill, "compress-report": cmd_compress_report,
+    "bench": cmd_bench,
 }

@@ -4,7 +4,8 @@ Quantization: torch's dynamic int8 (weights int8 per output channel, activations
 fly) for every nn.Linear and nn.GRU/nn.LSTM; embeddings int8 per row, dequantized at load. A tied
 output projection (Press & Wolf 2017) is quantized like any Linear and its embedding reads the
 same int8 matrix dequantized, so the tie is kept and stored once. Files hold int8 tensors +
-scales + zero points, never pickled packed params; `load_quantized` re-packs them.
+scales + zero points, never pickled packed params; `load_quantized` re-packs them. CPU only.
+Activation scales are computed per call, so an int8 translation can depend on its batch mates.
 
 Pruning (See, Luong & Manning 2016): zero the smallest-magnitude entries of every weight matrix
 (dim ≥ 2: Linear, RNN, embeddings; not biases or norms), ranked over all matrices at once

@@ -52,7 +52,7 @@ class TrainConfig:
     average_last: int = 0  # after training, average the last k epoch checkpoints into `averaged`
     keep_epochs: int = 5  # epoch checkpoints kept on disk (for averaging)
     seed: int = 42
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "auto"  # auto (bf16 autocast on CUDA devices that support it, else fp32) | fp32 | bf16
     save_every_steps: int = 0  # also save `last` every N steps mid-epoch (0 = epoch ends only)
     dev_beam: int = 1  # beam used to decode dev for BLEU each epoch
     max_minutes: float = 0.0  # stop after this much training time (0 = no limit)

@@ -6,7 +6,6 @@ long as its slowest unfinished sentence. B = sentences, K = beam size, V = vocab
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -42,24 +41,33 @@ def greedy(model, src: Tensor, src_len: Tensor, max_len: Tensor) -> list[Hypothe
     state = model.encode(src, src_len)
     prev = torch.full((B,), BOS, dtype=torch.long, device=src.device)
     alive = torch.arange(B, device=src.device)  # sentence ids still decoding
-    tokens: list[list[int]] = [[] for _ in range(B)]
-    log_probs = [0.0] * B
+    steps: list[tuple[Tensor, Tensor, Tensor]] = []  # per step: (alive ids, chosen tokens, their log-probs)
     for t in range(int(max_len.max())):
         logp, state = model.decode_step(prev, state)  # (A, V)
         forced = (t + 1 >= max_len[alive])
         logp[forced] = torch.where(torch.arange(logp.size(1), device=logp.device) == EOS, 0.0, float("-inf"))
         best_lp, best = logp.max(-1)
-        for row, (sid, tok, lp) in enumerate(zip(alive.tolist(), best.tolist(), best_lp.tolist())):
-            log_probs[sid] += lp
-            if tok != EOS:
-                tokens[sid].append(tok)
+        steps.append((alive, best, best_lp))
         keep = (best != EOS).nonzero().squeeze(1)
         if len(keep) == 0:
             break
         if len(keep) < len(alive):
             state, alive = reorder_state(state, keep), alive[keep]
         prev = best[keep]
-    return [Hypothesis(tokens[i], log_probs[i], log_probs[i]) for i in range(B)]
+    return _greedy_hypotheses(steps, B, src.device)
+
+
+def _greedy_hypotheses(steps: list[tuple[Tensor, Tensor, Tensor]], B: int, device: torch.device) -> list[Hypothesis]:
+    """Per-step (ids, tokens, log-probs) → one Hypothesis per sentence, with one transfer at the end."""
+    tokens = torch.full((B, len(steps)), EOS, dtype=torch.long, device=device)  # (B, steps)
+    total = torch.zeros(B, dtype=torch.float64, device=device)
+    for t, (ids, tok, lp) in enumerate(steps):
+        tokens[ids, t] = tok
+        total.index_add_(0, ids, lp.double())  # float64, in step order: as summing Python floats
+    # a sentence leaves `alive` at its EOS, so its row is its tokens followed by EOS padding
+    lengths = (tokens != EOS).sum(1).tolist()
+    rows = zip(tokens.tolist(), lengths, total.tolist(), strict=True)
+    return [Hypothesis(row[:n], lp, lp) for row, n, lp in rows]
 
 
 @torch.no_grad()
@@ -80,7 +88,11 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
     history = torch.full((B * K, 0), BOS, dtype=torch.long, device=device)
     prev = torch.full((B * K,), BOS, dtype=torch.long, device=device)
     alive = torch.arange(B, device=device)
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    # the n best finished scores of each sentence (-inf: none yet), float64 as Python floats
+    fin_top = torch.full((B, nbest), float("-inf"), dtype=torch.float64, device=device)
+    lp_limit = torch.tensor([length_penalty(m, alpha, penalty) for m in max_len.tolist()],
+                            dtype=torch.float64, device=device)
+    ended: list[tuple[Tensor, Tensor, Tensor, float]] = []  # per step: (sentence ids, histories, raw scores, lp)
     for t in range(int(max_len.max())):
         logp, state = model.decode_step(prev, state)  # (A·K, V)
         V = logp.size(1)
@@ -90,19 +102,20 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
         top_scores, top_ids = cand.topk(2 * K, dim=1)  # (A, 2K)
         top_beam, top_tok = top_ids // V, top_ids % V
         # finish EOS candidates ranked within the first K
-        is_eos = (top_tok == EOS) & torch.isfinite(top_scores)
+        is_eos = ((top_tok == EOS) & torch.isfinite(top_scores))[:, :K]  # (A, K)
         lp = length_penalty(t + 1, alpha, penalty)
-        for a, r in (is_eos[:, :K]).nonzero().tolist():
-            row = a * K + int(top_beam[a, r])
-            raw = float(top_scores[a, r])
-            finished[int(alive[a])].append(Hypothesis(history[row].tolist(), raw / lp, raw))
+        a, r = is_eos.nonzero(as_tuple=True)
+        if len(a):
+            ended.append((alive[a], history[a * K + top_beam[a, r]], top_scores[a, r], lp))
+            new = torch.where(is_eos, top_scores[:, :K].double() / lp, float("-inf"))  # (A, K)
+            fin_top[alive] = torch.cat([fin_top[alive], new], 1).topk(nbest, dim=1).values
         # continue with the K best non-EOS candidates
         rank = torch.arange(2 * K, device=device).expand_as(top_tok)
         order = torch.where(top_tok == EOS, rank + 2 * K, rank).argsort(dim=1)[:, :K]  # (A, K)
         scores = top_scores.gather(1, order)
         rows = (torch.arange(len(alive), device=device)[:, None] * K + top_beam.gather(1, order)).view(-1)
         new_tok = top_tok.gather(1, order).view(-1)
-        done = _done(finished, alive, scores, max_len, t, nbest, alpha, penalty)
+        done = _done(fin_top[alive, nbest - 1], scores, lp_limit[alive], max_len[alive], t)
         keep = (~done).nonzero().squeeze(1)
         if len(keep) == 0:
             break
@@ -110,23 +123,26 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
         state = reorder_state(state, rows)
         history = torch.cat([history[rows], new_tok.view(-1, K)[keep].view(-1, 1)], 1)
         prev, scores, alive = history[:, -1], scores[keep], alive[keep]
+    return _beam_hypotheses(ended, B, nbest)
+
+
+def _done(nth: Tensor, scores: Tensor, lp_limit: Tensor, limit: Tensor, t: int) -> Tensor:
+    """(A,) bool: sentence reached its limit or can no longer improve its n-best.
+
+    nth (A,) n-th best finished score (-inf: fewer than n), scores (A, K) live log-probs,
+    lp_limit (A,) length penalty at each sentence's max length, limit (A,) max lengths.
+    """
+    best_live = scores.max(1).values.double()  # (A,)
+    bound = torch.where(best_live < 0, best_live / lp_limit, best_live)
+    can_stop = torch.isfinite(nth) & ((nth >= bound) | ~torch.isfinite(best_live))
+    return (t + 1 >= limit) | can_stop
+
+
+def _beam_hypotheses(ended: list[tuple[Tensor, Tensor, Tensor, float]], B: int,
+                     nbest: int) -> list[list[Hypothesis]]:
+    """Finished candidates, in the order they ended → the n best per sentence (stable on ties)."""
+    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    for sids, hist, raw, lp in ended:
+        for sid, tokens, r in zip(sids.tolist(), hist.tolist(), raw.tolist(), strict=True):
+            finished[sid].append(Hypothesis(tokens, r / lp, r))
     return [sorted(f, key=lambda h: -h.score)[:nbest] for f in finished]
-
-
-def _done(finished: list[list[Hypothesis]], alive: Tensor, scores: Tensor, max_len: Tensor,
-          t: int, nbest: int, alpha: float, penalty: str) -> Tensor:
-    """(A,) bool: sentence reached its limit or can no longer improve its n-best."""
-    out = []
-    for a, sid in enumerate(alive.tolist()):
-        fin = finished[sid]
-        if t + 1 >= int(max_len[sid]):
-            out.append(True)
-            continue
-        if len(fin) >= nbest:
-            nth = sorted((h.score for h in fin), reverse=True)[nbest - 1]
-            best_live = float(scores[a].max())
-            bound = best_live / length_penalty(int(max_len[sid]), alpha, penalty) if best_live < 0 else best_live
-            out.append(nth >= bound or not math.isfinite(best_live))
-        else:
-            out.append(False)
-    return torch.tensor(out, dtype=torch.bool, device=scores.device)

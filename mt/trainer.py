@@ -27,6 +27,7 @@ from mt import config as config_mod
 from mt import corpora, data, experiments, metrics
 from mt.config import Config
 from mt.errors import MTError
+from mt.loss import smoothed_cross_entropy
 from mt.model import build_model, count_parameters
 from mt.text import detokenize_ja
 from mt.translate import Translator
@@ -55,6 +56,15 @@ def learning_rate(step: int, cfg) -> float:
     if cfg.schedule in ("constant", "inverse_sqrt"):
         return cfg.lr * warm
     raise MTError(f"train.schedule {cfg.schedule!r}: valid values are inverse_sqrt, constant")
+
+
+def use_bf16(precision: str, dev: torch.device) -> bool:
+    """bf16 autocast: asked for, or `auto` on a CUDA device that supports it."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise MTError(f"train.precision {precision!r}: valid values are auto, fp32, bf16")
+    if precision == "auto":
+        return dev.type == "cuda" and torch.cuda.is_bf16_supported()
+    return precision == "bf16"
 
 
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
@@ -196,9 +206,9 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
                 experiments.append_metrics(run, record)
                 log(_format(record, improved))
                 save("last")
-                if improved:
-                    save("best")
-                _keep_epoch(run, state.epoch, cfg.train.keep_epochs, model, optimizer, state, meta_base)
+                if improved:  # weights only: `last` holds what resuming needs
+                    _save_weights(run / "best.safetensors", model, state, meta_base)
+                _keep_epoch(run, state.epoch, cfg.train.keep_epochs, model, state, meta_base)
             state = _broadcast_state(state, dist)
             if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
                 stopped = "early stopping"
@@ -224,8 +234,27 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
 
 def token_loss(logits: torch.Tensor, batch: data.Batch, label_smoothing: float) -> torch.Tensor:
     """Label-smoothed cross-entropy per real target token (padding ignored): the training loss."""
-    return F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.view(-1),
-                           ignore_index=PAD, label_smoothing=label_smoothing, reduction="sum") / batch.n_tokens
+    return smoothed_cross_entropy(logits.reshape(-1, logits.size(-1)), batch.tgt_out.view(-1), label_smoothing,
+                                  PAD) / batch.n_tokens
+
+
+def train_step(model, optimizer, batch: data.Batch, cfg: Config, step: int, epoch: int,
+               dev: torch.device) -> torch.Tensor:
+    """One optimiser update on `batch` as step `step` (1-based): lr, forward, loss, backward, clip; the loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(step, cfg.train)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16(cfg.train.precision, dev)):
+        logits = model(batch.src, batch.src_len, batch.tgt_in)
+    loss = token_loss(logits, batch, cfg.train.label_smoothing)
+    if not torch.isfinite(loss):
+        raise MTError(f"loss is {loss.item()} at step {step} (epoch {epoch}); "
+                      f"stopped, the last good checkpoint is kept. Try a lower train.lr or train.clip_grad.")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.train.clip_grad:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
+    optimizer.step()
+    return loss.detach()
 
 
 def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, dist: Distributed,
@@ -240,19 +269,7 @@ def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, d
     for i in range(state.batch_in_epoch, len(batches)):
         batch = data.collate(train_data, batches[i]).to(dev)
         lr = learning_rate(state.step + 1, cfg.train)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.train.precision == "bf16"):
-            logits = model(batch.src, batch.src_len, batch.tgt_in)
-        loss = token_loss(logits, batch, cfg.train.label_smoothing)
-        if not torch.isfinite(loss):
-            raise MTError(f"loss is {loss.item()} at step {state.step + 1} (epoch {state.epoch + 1}); "
-                          f"stopped, the last good checkpoint is kept. Try a lower train.lr or train.clip_grad.")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.train.clip_grad:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
-        optimizer.step()
+        loss = train_step(model, optimizer, batch, cfg, state.step + 1, state.epoch + 1, dev)
         state.step += 1
         state.batch_in_epoch = i + 1
         total_loss += loss.item() * batch.n_tokens
@@ -367,10 +384,15 @@ def _restore(path: Path, model, optimizer, dev: torch.device) -> TrainState:
     return TrainState(**meta["trainer"])
 
 
-def _keep_epoch(run: Path, epoch: int, keep: int, model, optimizer, state, meta_base) -> None:
+def _save_weights(path: Path, model, state: TrainState, meta_base: dict) -> None:
+    """A checkpoint for inference and averaging: model weights and metadata, no optimiser."""
+    ckpt.save(path, {f"model.{k}": v for k, v in model.state_dict().items()},
+              {**meta_base, "trainer": asdict(state)})
+
+
+def _keep_epoch(run: Path, epoch: int, keep: int, model, state: TrainState, meta_base: dict) -> None:
     """Weights-only epoch checkpoints for averaging; keep the last `keep`."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    ckpt.save(run / f"epoch-{epoch}.safetensors", tensors, {**meta_base, "trainer": asdict(state)})
+    _save_weights(run / f"epoch-{epoch}.safetensors", model, state, meta_base)
     old = run / f"epoch-{epoch - keep}.safetensors"
     if keep and old.exists():
         old.unlink()

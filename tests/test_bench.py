@@ -1,0 +1,58 @@
+"""`mt bench`: both subcommands run end to end on tiny models; fields exist and are positive (no timing limits)."""
+
+from __future__ import annotations
+
+import json
+
+from mt.cli import main
+from mt.experiments import best_checkpoint
+from tests.conftest import ROOT, tiny_sets, train_tiny
+
+TRAIN_FIELDS = ["tgt_tokens_per_s", "src_tgt_tokens_per_s", "ms_per_step", "model_flops_per_s", "matmul_peak_fp32",
+                "matmul_peak_bf16", "mfu", "peak_rss_mb", "params", "flops_per_src_token", "flops_per_tgt_token"]
+ROW_FIELDS = ["sentences_per_s", "peak_rss_mb", "command_seconds"]
+
+
+def test_bench_train(tmp_path, capsys):
+    out = tmp_path / "train.json"
+    args = ["bench", "train", "--model", "transformer", "--config", str(ROOT / "tests" / "tiny.toml"),
+            "--corpus", "sample", "--steps", "2", "--warmup", "1", "--repeats", "2", "--threads", "1",
+            "--json", str(out)]
+    for s in tiny_sets("transformer"):
+        args += ["--set", s]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    for label in ("target tokens/s", "source+target tokens/s", "ms/step", "model GFLOP/s", "MFU", "padding",
+                  "peak RSS"):
+        assert label in printed
+    record = json.loads(out.read_text())
+    assert all(record[k] > 0 for k in TRAIN_FIELDS), {k: record[k] for k in TRAIN_FIELDS}
+    assert 0 <= record["pad_fraction"] < 1 and record["steps"] == 2 and len(record["seconds"]) == 2
+    assert record["threads"] == 1
+
+
+def test_bench_train_rejects_bad_counts(capsys):
+    assert main(["bench", "train", "--corpus", "sample", "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err
+
+
+def test_bench_translate(tmp_path, capsys):
+    run = train_tiny("transformer", "bench-transformer", epochs=2)
+    out = tmp_path / "translate.json"
+    assert main(["bench", "translate", "--checkpoint", str(best_checkpoint(run)), "--engines", "torch,torch-int8",
+                 "--repeats", "1", "--threads", "1", "--limit", "4", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sent/s" in printed and "mt translate s" in printed
+    record = json.loads(out.read_text())
+    assert record["sentences"] == 4
+    assert [(r["engine"], r["beam"]) for r in record["rows"]] == [
+        ("torch", 1), ("torch", 5), ("torch-int8", 1), ("torch-int8", 5)]
+    for row in record["rows"]:
+        assert all(row[k] > 0 for k in ROW_FIELDS), row
+        assert row["tokens_per_s"] >= 0 and 0 <= row["bleu"] <= 100  # an untrained model may say nothing
+
+
+def test_bench_translate_unknown_engine(capsys):
+    run = train_tiny("transformer", "bench-transformer-2", epochs=1)
+    assert main(["bench", "translate", "--run", str(run), "--engines", "tensorrt"]) == 2
+    assert "unknown engine" in capsys.readouterr().err
