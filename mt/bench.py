@@ -99,11 +99,10 @@ def flops_per_token(model: torch.nn.Module) -> tuple[int, int]:
 
 def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int) -> dict:
     """Build the run's data, model and optimiser; time `repeats` passes of `steps` steps (runs in a child)."""
-    from mt import corpora, data, memory
+    from mt import corpora, data
     from mt.model import build_model, count_parameters
     from mt.trainer import make_optimizer, train_step, use_bf16
 
-    memory.tune_allocator()
     torch.set_num_threads(threads)
     cfg = config_mod.build(raw)
     corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
@@ -131,7 +130,6 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
             step += 1
             batch = data.collate(train, idx)
             total += train_step(model, optimizer, batch, cfg, step, 1, dev).item() * batch.n_tokens
-            memory.after_step(step)
         return total
 
     run(warm)
@@ -147,7 +145,8 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
     return {"params": count_parameters(model), "flops_per_src_token": per_src, "flops_per_tgt_token": per_tgt,
             "vocab": [len(prep.src_vocab), len(prep.tgt_vocab)], "threads": torch.get_num_threads(),
             "precision": cfg.train.precision, "bf16": use_bf16(cfg.train.precision, dev),
-            "batch_tokens": cfg.train.batch_tokens, "steps": len(timed),
+            "batch_tokens": cfg.train.batch_tokens, "trim_memory_every": cfg.train.trim_memory_every,
+            "steps": len(timed),
             "warmup": len(warm), "repeats": repeats, "seconds": times,
             "src_tokens": int(sum(int(src_lens[i].sum()) + len(i) for i in timed)),  # + EOS per source
             "tgt_tokens": int(sum(int(tgt_lens[i].sum()) + len(i) for i in timed)),  # + EOS per target
@@ -207,7 +206,8 @@ def format_train(r: dict) -> list[str]:
         f"  padding                  {100 * r['pad_fraction']:9.1f}%   "
         f"(pad / all slots; source {100 * r['pad_fraction_src']:.1f}%, target {100 * r['pad_fraction_tgt']:.1f}%)",
         f"  peak RSS                 {r['peak_rss_mb']:8.0f} MB   (training process; {r['rss_start_mb']:.0f} MB "
-        f"before the model, {r['rss_after_warmup_mb']:.0f} after warm-up, {r['rss_end_mb']:.0f} at the end)",
+        f"before the model, {r['rss_after_warmup_mb']:.0f} after warm-up, {r['rss_end_mb']:.0f} at the end"
+        + (f"; malloc_trim every {r['trim_memory_every']} steps)" if r.get("trim_memory_every") else ")"),
     ]
 
 

@@ -48,7 +48,9 @@ class Attention(nn.Module):
         super().__init__()
         self.kind = kind
         if kind == "bahdanau":  # e = vᵀ tanh(W q + U h)
-            self.key, self.query, self.v = nn.Linear(hidden, hidden, bias=False), nn.Linear(hidden, hidden), nn.Linear(hidden, 1, bias=False)
+            self.key = nn.Linear(hidden, hidden, bias=False)
+            self.query = nn.Linear(hidden, hidden)
+            self.v = nn.Linear(hidden, 1, bias=False)
         else:  # luong general: e = qᵀ W h
             self.key = nn.Linear(hidden, hidden, bias=False)
         self.record = False

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
-from mt import corpora, data, experiments, metrics
+from mt import corpora, data, experiments, memory, metrics
 from mt.config import Config
 from mt.errors import MTError
 from mt.loss import smoothed_cross_entropy
@@ -212,7 +212,8 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
             state = _broadcast_state(state, dist)
             if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
                 stopped = "early stopping"
-                log(f"early stopping: no dev BLEU gain for {state.bad_epochs} epochs (best {state.best_bleu:.2f} at epoch {state.best_epoch})")
+                log(f"early stopping: no dev BLEU gain for {state.bad_epochs} epochs "
+                    f"(best {state.best_bleu:.2f} at epoch {state.best_epoch})")
                 break
             if cfg.train.max_minutes and state.train_seconds >= cfg.train.max_minutes * 60:
                 stopped = "time limit"
@@ -254,6 +255,8 @@ def train_step(model, optimizer, batch: data.Batch, cfg: Config, step: int, epoc
     if cfg.train.clip_grad:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
     optimizer.step()
+    if cfg.train.trim_memory_every and step % cfg.train.trim_memory_every == 0:
+        memory.trim()
     return loss.detach()
 
 
@@ -408,14 +411,18 @@ def _broadcast_state(state: TrainState, dist: Distributed) -> TrainState:
 
 
 def average_checkpoints(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dict]:
-    """Element-wise mean of the model weights of several checkpoints (last meta kept)."""
+    """Element-wise mean of the model weights of several checkpoints (last meta kept; ties kept)."""
     total, meta = None, None
     for path in paths:
         tensors, meta = ckpt.load(path)
         weights = {k: v.double() for k, v in ckpt.prefixed(tensors, "model.").items()}
         total = weights if total is None else {k: total[k] + weights[k] for k in total}
     dtype = {k: v.dtype for k, v in ckpt.prefixed(ckpt.load(paths[-1])[0], "model.").items()}
-    return {k: (v / len(paths)).to(dtype[k]) for k, v in total.items()}, meta
+    averaged = {k: (v / len(paths)).to(dtype[k]) for k, v in total.items()}
+    for name, source in meta.get("tied", {}).items():  # a tied weight stays one tensor
+        if name.startswith("model.") and source.startswith("model."):
+            averaged[name[6:]] = averaged[source[6:]]
+    return averaged, meta
 
 
 def _average_and_choose(run: Path, cfg: Config, translator: Translator, model, dev_data, dev_refs,

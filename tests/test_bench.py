@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from mt import memory
 from mt.cli import main
 from mt.experiments import best_checkpoint
 from tests.conftest import ROOT, tiny_sets, train_tiny
@@ -17,7 +18,7 @@ def test_bench_train(tmp_path, capsys):
     out = tmp_path / "train.json"
     args = ["bench", "train", "--model", "transformer", "--config", str(ROOT / "tests" / "tiny.toml"),
             "--corpus", "sample", "--steps", "2", "--warmup", "1", "--repeats", "2", "--threads", "1",
-            "--json", str(out)]
+            "--set", "train.trim_memory_every=1", "--json", str(out)]
     for s in tiny_sets("transformer"):
         args += ["--set", s]
     assert main(args) == 0
@@ -28,7 +29,11 @@ def test_bench_train(tmp_path, capsys):
     record = json.loads(out.read_text())
     assert all(record[k] > 0 for k in TRAIN_FIELDS), {k: record[k] for k in TRAIN_FIELDS}
     assert 0 <= record["pad_fraction"] < 1 and record["steps"] == 2 and len(record["seconds"]) == 2
-    assert record["threads"] == 1
+    assert record["threads"] == 1 and record["trim_memory_every"] == 1
+
+
+def test_trim_is_safe():
+    assert memory.trim() in (True, False)
 
 
 def test_bench_train_rejects_bad_counts(capsys):
