@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,21 @@ CORPORA: dict[str, CorpusSpec] = {
         tsv="jpn.txt",
     ),
 }
+
+
+@contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """Build a folder in a temp sibling; it replaces `folder` only if the block succeeds."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
+    try:
+        yield tmp
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def cache_root() -> Path:

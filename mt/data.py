@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from itertools import islice
@@ -19,7 +16,7 @@ import numpy as np
 import torch
 
 from mt.config import DataConfig
-from mt.corpora import SPLITS, cache_root, read_lines
+from mt.corpora import SPLITS, atomic_folder, cache_root, read_lines
 from mt.errors import MTError
 from mt.text import Pipeline, train_sentencepiece
 from mt.vocab import BOS, EOS, PAD, Vocab
@@ -99,17 +96,9 @@ def prepare(cfg: DataConfig, corpus_dir: Path, log=print) -> Prepared:
     folder = cache_root() / "encoded" / cache_key(cfg, corpus_dir)
     if not (folder / "DONE").exists():
         log(f"preparing data into {folder}")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
-        try:
+        with atomic_folder(folder) as tmp:
             _prepare_into(cfg, corpus_dir, tmp)
             (tmp / "DONE").write_text("ok")
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
     return load_prepared(folder, cfg, corpus_dir)
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import islice
@@ -45,9 +43,7 @@ def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: s
     corpus_dir, tokenized = corpora.resolve(teacher_cfg.data.corpus)
     sources = list(islice(corpora.read_lines(corpus_dir / "train.en"), limit or None))
     beam = beam or translator.decode.beam
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
-    try:
+    with corpora.atomic_folder(folder) as tmp:
         with (open(tmp / "train.en", "w", encoding="utf-8") as f_en,
               open(tmp / "train.ja", "w", encoding="utf-8") as f_ja):
             for start in range(0, len(sources), chunk):
@@ -65,12 +61,6 @@ def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: s
         info = {"teacher": str(teacher_ckpt), "beam": beam, "limit": limit, "source_corpus": str(corpus_dir)}
         (tmp / "distill.json").write_text(json.dumps(info, indent=1))
         (tmp / "DONE").write_text("ok")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return folder
 
 
