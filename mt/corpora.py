@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,9 +159,8 @@ def split_of(english: str, held_out: int = 2) -> str:
 
 def split_tsv(tsv: Path, out_dir: Path, held_out: int = 2) -> None:
     """Write {train,dev,test}.{en,ja} from an English<TAB>Japanese file (atomic per folder)."""
-    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".tmp"))
-    try:
-        files = {(s, side): open(tmp_dir / f"{s}.{side}", "w", encoding="utf-8")
+    with atomic_folder(out_dir) as tmp_dir, ExitStack() as stack:
+        files = {(s, side): stack.enter_context(open(tmp_dir / f"{s}.{side}", "w", encoding="utf-8"))
                  for s in SPLITS for side in SIDES}
         with open(tsv, "rb") as f:
             for n, raw in enumerate(f, 1):
@@ -175,14 +174,6 @@ def split_tsv(tsv: Path, out_dir: Path, held_out: int = 2) -> None:
                 s = split_of(en, held_out)
                 files[(s, "en")].write(en + "\n")
                 files[(s, "ja")].write(ja + "\n")
-        for f in files.values():
-            f.close()
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp_dir, out_dir)
-    finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir)
 
 
 def decode_line(raw: bytes, path: Path, lineno: int) -> str:
