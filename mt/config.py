@@ -39,13 +39,15 @@ class TrainConfig:
 
     epochs: int = 30
     batch_tokens: int = 4096
+    micro_batches: int = 1  # forward/backward each batch in this many row chunks: same update, less memory
     optimizer: str = "adamw"  # adam | adamw
     lr: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-9
     weight_decay: float = 0.0
-    schedule: str = "inverse_sqrt"  # inverse_sqrt | constant
+    schedule: str = "inverse_sqrt"  # inverse_sqrt | cosine | constant
     warmup_steps: int = 1000
+    decay_steps: int = 0  # cosine: lr reaches 0 here (0 = epochs × steps per epoch)
     label_smoothing: float = 0.1
     clip_grad: float = 1.0  # max gradient norm; 0 = off
     patience: int = 0  # epochs without dev BLEU gain before stopping; 0 = never stop early

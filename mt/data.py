@@ -210,6 +210,21 @@ class Batch:
         return Batch(self.src.to(device), self.src_len.to(device), self.tgt_in.to(device),
                      self.tgt_out.to(device), self.n_tokens)
 
+    def split(self, parts: int) -> list[Batch]:
+        """Up to `parts` row chunks, each cut to its own longest source and target (micro-batches)."""
+        if parts <= 1 or len(self.src_len) < 2:
+            return [self]
+        out = []
+        for rows in torch.arange(len(self.src_len)).tensor_split(parts):
+            if len(rows) == 0:
+                continue
+            tgt_out = self.tgt_out[rows]
+            real = tgt_out != PAD
+            S, T = int(self.src_len[rows].max()), int(real.sum(1).max())
+            out.append(Batch(self.src[rows, :S], self.src_len[rows], self.tgt_in[rows, :T], tgt_out[:, :T],
+                             int(real.sum())))
+        return out
+
 
 def pad_sources(seqs: list[np.ndarray] | list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Append EOS to each source and right-pad: (B, S) ids and (B,) lengths."""

@@ -6,18 +6,20 @@
 
 Each family's State is a dataclass whose tensors are batch-first, so `reorder_state`
 (index_select on dim 0) serves beam expansion, pruning and dropping finished sentences.
+A State may keep some tensors once per sentence rather than once per hypothesis (fields made
+with `per_sentence()`, e.g. the Transformer's encoder keys/values, which all K beams of a sentence
+share): it then has a `group` field, the hypotheses per sentence row, which `expand_state` sets.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-import torch
 from torch import nn
 
 from mt import rnn, transformer
 from mt.errors import MTError
+from mt.state import expand_state, per_sentence, reorder_state  # noqa: F401  (the contract's state helpers)
 
 MODELS: dict[str, tuple[type, type]] = {
     "seq2seq": (rnn.RNNConfig, rnn.RNNSeq2Seq),
@@ -34,18 +36,6 @@ def config_class(kind: str) -> type:
 def build_model(kind: str, cfg: Any, src_vocab: int, tgt_vocab: int) -> nn.Module:
     """Instantiate a family's model from its config and the vocabulary sizes."""
     return MODELS[kind][1](cfg, src_vocab, tgt_vocab)
-
-
-def reorder_state(state: Any, index: torch.Tensor) -> Any:
-    """Select rows `index` of every tensor in a batch-first State (lists of tensors too)."""
-    changes = {}
-    for f in dataclasses.fields(state):
-        value = getattr(state, f.name)
-        if isinstance(value, torch.Tensor):
-            changes[f.name] = value.index_select(0, index)
-        elif isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
-            changes[f.name] = [v.index_select(0, index) for v in value]
-    return dataclasses.replace(state, **changes)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mt.model import reorder_state
+from mt.state import expand_state, reorder_state
 from mt.vocab import BOS, EOS
 
 
@@ -82,7 +82,7 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
     """
     B, K, device = src.size(0), beam, src.device
     state = model.encode(src, src_len)
-    state = reorder_state(state, torch.arange(B, device=device).repeat_interleave(K))
+    state = expand_state(state, K)
     scores = torch.zeros(B, K, device=device)
     scores[:, 1:] = float("-inf")  # all K beams start identical: expand only the first
     history = torch.full((B * K, 0), BOS, dtype=torch.long, device=device)

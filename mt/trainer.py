@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -48,14 +49,21 @@ class TrainState:
 
 
 def learning_rate(step: int, cfg) -> float:
-    """Inverse-sqrt schedule with linear warmup (Vaswani et al. 2017 §5.3), or constant after warmup."""
+    """Linear warmup, then inverse-sqrt decay (Vaswani et al. 2017 §5.3), a cosine decay to zero at
+    `decay_steps` (Loshchilov & Hutter 2017; a fixed budget ends on a small lr, good for averaging), or constant."""
     step = max(step, 1)
     warm = min(1.0, step / cfg.warmup_steps) if cfg.warmup_steps else 1.0
     if cfg.schedule == "inverse_sqrt" and cfg.warmup_steps:
         return cfg.lr * min(step / cfg.warmup_steps, math.sqrt(cfg.warmup_steps / step))
+    if cfg.schedule == "cosine":
+        if step <= cfg.warmup_steps:
+            return cfg.lr * warm
+        span = max(cfg.decay_steps - cfg.warmup_steps, 1)
+        done = min(1.0, (step - cfg.warmup_steps) / span)
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
     if cfg.schedule in ("constant", "inverse_sqrt"):
         return cfg.lr * warm
-    raise MTError(f"train.schedule {cfg.schedule!r}: valid values are inverse_sqrt, constant")
+    raise MTError(f"train.schedule {cfg.schedule!r}: valid values are inverse_sqrt, cosine, constant")
 
 
 def use_bf16(precision: str, dev: torch.device) -> bool:
@@ -156,6 +164,10 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     dist.barrier()
     prep = prep or data.prepare(cfg.data, corpus_dir, log)
     train_data, dev_data = prep.split("train"), prep.split("dev")
+    if cfg.train.schedule == "cosine" and not cfg.train.decay_steps:  # decay over all planned steps
+        per_epoch = len(dist.shard(data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
+                                                     cfg.train.seed, 1, True, cfg.data.max_len)))
+        cfg = replace(cfg, train=replace(cfg.train, decay_steps=cfg.train.epochs * per_epoch))
     dev_refs = list(corpora.read_lines(corpus_dir / "dev.ja"))
 
     model = build_model(cfg.model_type, cfg.model, len(prep.src_vocab), len(prep.tgt_vocab)).to(dev)
@@ -233,31 +245,44 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     return summary
 
 
-def token_loss(logits: torch.Tensor, batch: data.Batch, label_smoothing: float) -> torch.Tensor:
-    """Label-smoothed cross-entropy per real target token (padding ignored): the training loss."""
+def token_loss(logits: torch.Tensor, batch: data.Batch, label_smoothing: float, n_tokens: int = 0) -> torch.Tensor:
+    """Label-smoothed cross-entropy per real target token (padding ignored): the training loss.
+
+    `n_tokens` divides the summed loss (default: the batch's own tokens; a micro-batch passes its whole batch's)."""
     return smoothed_cross_entropy(logits.reshape(-1, logits.size(-1)), batch.tgt_out.view(-1), label_smoothing,
-                                  PAD) / batch.n_tokens
+                                  PAD) / (n_tokens or batch.n_tokens)
 
 
 def train_step(model, optimizer, batch: data.Batch, cfg: Config, step: int, epoch: int,
                dev: torch.device) -> torch.Tensor:
-    """One optimiser update on `batch` as step `step` (1-based): lr, forward, loss, backward, clip; the loss."""
+    """One optimiser update on `batch` as step `step` (1-based): lr, forward, loss, backward, clip; the loss.
+
+    With train.micro_batches = k the batch's rows go through forward/backward in k chunks whose gradients add
+    up to the whole batch's (the loss of each is divided by the whole batch's tokens): the same update, with
+    about 1/k of the activation memory."""
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(step, cfg.train)
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16(cfg.train.precision, dev)):
-        logits = model(batch.src, batch.src_len, batch.tgt_in)
-    loss = token_loss(logits, batch, cfg.train.label_smoothing)
-    if not torch.isfinite(loss):
-        raise MTError(f"loss is {loss.item()} at step {step} (epoch {epoch}); "
-                      f"stopped, the last good checkpoint is kept. Try a lower train.lr or train.clip_grad.")
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    parts = batch.split(cfg.train.micro_batches)
+    total = torch.zeros(())
+    for i, part in enumerate(parts):
+        sync = nullcontext() if i == len(parts) - 1 or not hasattr(model, "no_sync") else model.no_sync()
+        with sync:
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16(cfg.train.precision, dev)):
+                logits = model(part.src, part.src_len, part.tgt_in)
+            loss = token_loss(logits, part, cfg.train.label_smoothing, batch.n_tokens)
+            if not torch.isfinite(loss):
+                raise MTError(f"loss is {loss.item()} at step {step} (epoch {epoch}); "
+                              f"stopped, the last good checkpoint is kept. Try a lower train.lr or train.clip_grad.")
+            loss.backward()
+            del logits
+        total += loss.detach().cpu()
     if cfg.train.clip_grad:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
     optimizer.step()
     if cfg.train.trim_memory_every and step % cfg.train.trim_memory_every == 0:
         memory.trim()
-    return loss.detach()
+    return total
 
 
 def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, dist: Distributed,

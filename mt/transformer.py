@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mt.masks import causal_mask, padding_mask
+from mt.state import per_sentence
 from mt.vocab import PAD
 
 
@@ -185,22 +186,30 @@ class DecoderLayer(nn.Module):
             cache_k, cache_v = torch.cat([cache_k, k], 2), torch.cat([cache_v, v], 2)
             return self.self_attn.attend(q, cache_k, cache_v, None)  # the past is all visible
 
+        def cross_attend(y: Tensor) -> Tensor:
+            # the G hypotheses of a sentence share its memory row: they query it as G positions
+            AG, _, D = y.shape
+            A = mem_k.size(0)
+            q = self.cross_attn.split_heads(self.cross_attn.q(y).view(A, AG // A, D))  # (A, h, G, d_k)
+            return self.cross_attn.attend(q, mem_k, mem_v, src_mask).view(AG, 1, D)
+
         x = self.sub1(x, self_attend)
-        x = self.sub2(x, lambda y: self.cross_attn.attend(
-            self.cross_attn.split_heads(self.cross_attn.q(y)), mem_k, mem_v, src_mask))
+        x = self.sub2(x, cross_attend)
         return self.sub3(x, self.ff), cache_k, cache_v
 
 
 @dataclass
 class TransformerState:
-    """Decoding state, batch-first: source mask, per-layer memory K/V and self-attention cache."""
+    """Decoding state, batch-first: source mask and per-layer memory K/V once per sentence (A rows),
+    self-attention cache once per hypothesis (A·group rows)."""
 
-    src_mask: Tensor  # (B, 1, 1, S)
-    mem_k: list[Tensor]  # per layer (B, h, S, d_k)
-    mem_v: list[Tensor]
-    cache_k: list[Tensor]  # per layer (B, h, t, d_k), t = positions decoded so far
-    cache_v: list[Tensor]
+    src_mask: Tensor = per_sentence()  # (A, 1, 1, S)
+    mem_k: list[Tensor] = per_sentence()  # per layer (A, h, S, d_k)
+    mem_v: list[Tensor] = per_sentence()
+    cache_k: list[Tensor] = field(default_factory=list)  # per layer (A·group, h, t, d_k), t = positions so far
+    cache_v: list[Tensor] = field(default_factory=list)
     step: int = 0
+    group: int = 1  # hypotheses per sentence (the beam)
 
 
 class Transformer(nn.Module):
@@ -277,7 +286,7 @@ class Transformer(nn.Module):
             cache_k.append(k)
             cache_v.append(v)
         logits = self.output(self.decoder_norm(x))[:, 0]  # (B, V)
-        new = TransformerState(state.src_mask, state.mem_k, state.mem_v, cache_k, cache_v, state.step + 1)
+        new = TransformerState(state.src_mask, state.mem_k, state.mem_v, cache_k, cache_v, state.step + 1, state.group)
         return logits.float().log_softmax(-1), new
 
     def max_output_positions(self) -> int:

@@ -192,3 +192,21 @@ def test_beam_keeps_longer_hypothesis_under_length_penalty():
     assert best.tokens == [4, 5]
     plain = beam_search(_ScriptedModel(), src, src_len, limit, beam=2, alpha=0.0)[0][0]
     assert plain.tokens == []
+
+
+def test_per_sentence_fields_follow_their_hypotheses():
+    from dataclasses import dataclass
+
+    from mt.state import expand_state, per_sentence
+
+    @dataclass
+    class State:
+        memory: torch.Tensor = per_sentence()  # (A, ...) one row per sentence
+        hyp: list[torch.Tensor] = None  # (A·group, ...)
+        group: int = 1
+
+    s = expand_state(State(torch.tensor([10, 20, 30]), [torch.tensor([1, 2, 3])]), 2)
+    assert s.group == 2 and s.memory.tolist() == [10, 20, 30] and s.hyp[0].tolist() == [1, 1, 2, 2, 3, 3]
+    # beam search drops sentence 1 and reorders the beams of the others (blocks of 2 stay together)
+    s = reorder_state(s, torch.tensor([1, 0, 5, 5]))
+    assert s.memory.tolist() == [10, 30] and s.hyp[0].tolist() == [1, 1, 3, 3]

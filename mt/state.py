@@ -1,0 +1,52 @@
+"""Batch-first decoding states: select, drop and repeat hypotheses without knowing the model.
+
+A State is a dataclass whose tensors (or lists of tensors) have the batch on dim 0. Fields made
+with `per_sentence()` hold one row per sentence, shared by that sentence's `group` hypotheses
+(e.g. the Transformer's encoder keys/values, the same for all K beams); every other tensor holds
+one row per hypothesis. A State with per-sentence fields has an int field `group`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+
+def per_sentence(**kwargs: Any) -> Any:
+    """A State field holding one row per sentence, shared by that sentence's `group` hypotheses."""
+    return dataclasses.field(metadata={"per_sentence": True}, **kwargs)
+
+
+def _select(value: Any, index: torch.Tensor) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.index_select(0, index)
+    if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+        return [v.index_select(0, index) for v in value]
+    return value
+
+
+def reorder_state(state: Any, index: torch.Tensor) -> Any:
+    """Select rows `index` of every tensor in a batch-first State (lists of tensors too).
+
+    Per-sentence fields follow the sentences of the selected hypotheses; with group G > 1 the index
+    must keep each sentence's hypotheses together in blocks of G (as beam search does)."""
+    group = getattr(state, "group", 1)
+    sentences = index if group == 1 else index[::group] // group
+    changes = {f.name: _select(getattr(state, f.name), sentences if f.metadata.get("per_sentence") else index)
+               for f in dataclasses.fields(state)}
+    return dataclasses.replace(state, **changes)
+
+
+def expand_state(state: Any, k: int) -> Any:
+    """Repeat every hypothesis k times (beam search's start); per-sentence fields stay as they are."""
+    hyp = [getattr(state, f.name) for f in dataclasses.fields(state) if not f.metadata.get("per_sentence")]
+    first = next(v if isinstance(v, torch.Tensor) else v[0] for v in hyp
+                 if isinstance(v, torch.Tensor) or (isinstance(v, list) and v and isinstance(v[0], torch.Tensor)))
+    index = torch.arange(first.size(0), device=first.device).repeat_interleave(k)
+    changes = {f.name: _select(getattr(state, f.name), index) for f in dataclasses.fields(state)
+               if not f.metadata.get("per_sentence")}
+    if hasattr(state, "group"):
+        changes["group"] = state.group * k
+    return dataclasses.replace(state, **changes)
