@@ -73,6 +73,7 @@ class DecodeConfig:
     max_len_b: int = 10
     batch_size: int = 64  # sentences per decoding batch
     max_src_len: int = 200  # longer inputs are truncated (with a warning)
+    replace_unk: bool = True  # an output <unk> copies the source word it attends to most (mt/unk.py)
 
 
 @dataclass(frozen=True)

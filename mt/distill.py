@@ -37,6 +37,7 @@ def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: s
         log(f"reusing distilled corpus {folder}")
         return folder
     translator = Translator.from_checkpoint(teacher_ckpt, device)
+    translator.decode = replace(translator.decode, replace_unk=False)  # the student learns the teacher's <unk>
     for p in translator.model.parameters():
         p.requires_grad_(False)  # frozen: translate_ids also runs under no_grad, in eval mode
     teacher_cfg = config_mod.build(ckpt.load(teacher_ckpt)[1]["config"])

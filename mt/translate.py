@@ -11,7 +11,8 @@ from mt.config import DecodeConfig
 from mt.data import pad_sources
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.text import Pipeline, detokenize_ja
-from mt.vocab import Vocab
+from mt.unk import replace_unknowns
+from mt.vocab import UNK, Vocab
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,12 @@ class Translator:
         limit = min(self.decode.max_src_len, self.model.max_output_positions() - 1)
         return ids[:limit], len(ids) > limit
 
-    def output(self, hyp: Hypothesis) -> Output:
-        words = self.tgt_pipe.words(self.tgt_vocab.decode(hyp.tokens))
+    def output(self, hyp: Hypothesis, copies: list[str | None] | None = None) -> Output:
+        """A hypothesis → text; `copies[t]` (unknown-word replacement) stands in for output token t."""
+        tokens = self.tgt_vocab.decode(hyp.tokens)
+        if copies:
+            tokens = [c or w for w, c in zip(tokens, copies)]
+        words = self.tgt_pipe.words(tokens)
         return Output(detokenize_ja(words), " ".join(words), hyp.score)
 
     @torch.no_grad()
@@ -79,7 +84,14 @@ class Translator:
         sources = [self.source_ids(line)[0] if line.strip() else [] for line in lines]
         todo = [i for i, s in enumerate(sources) if s or lines[i].strip()]
         hyps = self.translate_ids([sources[i] for i in todo], beam, nbest, batch_size)
+        copies: dict[tuple[int, int], list[str | None]] = {}
+        if self.decode.replace_unk:
+            pairs = [(i, k, hyp) for i, h in zip(todo, hyps) for k, hyp in enumerate(h)]
+            found = replace_unknowns(self.model, [
+                (sources[i], self.src_pipe.tokenize(lines[i]) if UNK in hyp.tokens else [], hyp.tokens)
+                for i, _, hyp in pairs], self.device)
+            copies = {(i, k): f for (i, k, _), f in zip(pairs, found)}
         out: list[list[Output]] = [[Output("", "", 0.0)] for _ in lines]
         for i, h in zip(todo, hyps):
-            out[i] = [self.output(x) for x in h] or [Output("", "", 0.0)]
+            out[i] = [self.output(x, copies.get((i, k))) for k, x in enumerate(h)] or [Output("", "", 0.0)]
         return out

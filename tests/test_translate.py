@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import sacrebleu
@@ -122,3 +123,44 @@ def test_never_13a_on_japanese():
 
     _, sig = metrics.ja_bleu(["私は学生です。"], ["私は学生です。"])
     assert "13a" not in sig
+
+
+def _translator(run: Path):
+    from mt.experiments import best_checkpoint
+    from mt.translate import Translator
+
+    return Translator.from_checkpoint(best_checkpoint(run))
+
+
+def test_unknown_output_copies_the_unknown_source_word(tiny_run):
+    from mt.unk import replace_unknowns
+    from mt.vocab import UNK
+
+    tr = _translator(tiny_run)
+    words = tr.src_vocab.itos[4:8]  # known words of the tiny vocabulary
+    tokens = [words[0], words[1], "zyxwv", words[2], words[3]]
+    ids = tr.src_vocab.encode(tokens)
+    assert ids[2] == UNK and ids.count(UNK) == 1
+    out = [5, UNK, 6, UNK]
+    (copies,) = replace_unknowns(tr.model, [(ids, tokens, out)], tr.device)
+    assert copies == [None, "zyxwv", None, "zyxwv"]  # the source's only unknown word, at each output <unk>
+    (copies,) = replace_unknowns(tr.model, [(tr.src_vocab.encode(words), words, [UNK])], tr.device)
+    assert copies[0] in words  # no unknown source word: the most attended one
+
+
+def test_translate_never_prints_unk_with_attention(tiny_run, monkeypatch):
+    from mt import search
+    from mt.vocab import UNK
+
+    tr = _translator(tiny_run)
+    real = search.greedy
+
+    def unk_first(model, src, src_len, max_len):  # a model that would start every output with <unk>
+        return [search.Hypothesis([UNK, *h.tokens], h.score, h.log_prob) for h in real(model, src, src_len, max_len)]
+
+    monkeypatch.setattr("mt.translate.greedy", unk_first)
+    outs = tr.translate(["i like qwertyuiop .", "where is the station ?"], beam=1)
+    assert "<unk>" not in outs[0][0].tokens and outs[0][0].tokens.split()[0] == "qwertyuiop"
+    assert "<unk>" not in outs[1][0].tokens
+    tr.decode = replace(tr.decode, replace_unk=False)
+    assert tr.translate(["i like qwertyuiop ."], beam=1)[0][0].tokens.split()[0] == "<unk>"
