@@ -101,7 +101,8 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
     """Build the run's data, model and optimiser; time `repeats` passes of `steps` steps (runs in a child)."""
     from mt import corpora, data
     from mt.model import build_model, count_parameters
-    from mt.trainer import make_optimizer, train_step, use_bf16
+    from mt.optim import make_optimizer, use_bf16
+    from mt.trainer import train_step
 
     torch.set_num_threads(threads)
     cfg = config_mod.build(raw)

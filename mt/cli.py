@@ -318,7 +318,7 @@ def cmd_compare(args) -> int:
 def cmd_average(args) -> int:
     from mt import checkpoint as ckpt
     from mt import experiments
-    from mt.trainer import average_checkpoints
+    from mt.train_state import average_checkpoints
 
     run = experiments.find_run(args.run)
     epochs = sorted(int(p.stem.split("-")[1]) for p in run.glob("epoch-*.safetensors"))[-args.last:]

@@ -286,7 +286,8 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
              steps: int, lr: float | None, device: str, log: Callable[[str], None]) -> float:
     """Train `steps` batches on the run's corpus with the trainer's loss, re-applying masks each step."""
     from mt import corpora, data
-    from mt.trainer import make_optimizer, token_loss
+    from mt.optim import make_optimizer
+    from mt.trainer import token_loss
 
     corpus_dir, _ = corpora.resolve(cfg.data.corpus)
     prep = data.prepare(cfg.data, corpus_dir, log)

@@ -8,7 +8,6 @@ Data-parallel under torchrun (DDP; gloo on CPU, nccl on GPU): only rank 0 writes
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -16,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -27,98 +26,15 @@ from mt import checkpoint as ckpt
 from mt import config as config_mod
 from mt import corpora, data, experiments, memory, metrics
 from mt.config import Config
+from mt.distributed import Distributed
 from mt.errors import MTError
 from mt.loss import smoothed_cross_entropy
 from mt.model import build_model, count_parameters
+from mt.optim import learning_rate, make_optimizer, use_bf16
 from mt.text import detokenize_ja
+from mt.train_state import TrainState, average_checkpoints, keep_epoch, restore_training, save_training, save_weights
 from mt.translate import Translator
 from mt.vocab import PAD
-
-
-@dataclass
-class TrainState:
-    """Everything besides weights and optimiser that an exact resume needs."""
-
-    epoch: int = 0  # completed epochs
-    batch_in_epoch: int = 0  # batches done in the current, unfinished epoch
-    step: int = 0
-    best_bleu: float = -1.0
-    best_epoch: int = 0
-    bad_epochs: int = 0  # epochs since the best (early stopping)
-    train_seconds: float = 0.0
-
-
-def learning_rate(step: int, cfg) -> float:
-    """Linear warmup, then inverse-sqrt decay (Vaswani et al. 2017 §5.3), a cosine decay to zero at
-    `decay_steps` (Loshchilov & Hutter 2017; a fixed budget ends on a small lr, good for averaging), or constant."""
-    step = max(step, 1)
-    warm = min(1.0, step / cfg.warmup_steps) if cfg.warmup_steps else 1.0
-    if cfg.schedule == "inverse_sqrt" and cfg.warmup_steps:
-        return cfg.lr * min(step / cfg.warmup_steps, math.sqrt(cfg.warmup_steps / step))
-    if cfg.schedule == "cosine":
-        if step <= cfg.warmup_steps:
-            return cfg.lr * warm
-        span = max(cfg.decay_steps - cfg.warmup_steps, 1)
-        done = min(1.0, (step - cfg.warmup_steps) / span)
-        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
-    if cfg.schedule in ("constant", "inverse_sqrt"):
-        return cfg.lr * warm
-    raise MTError(f"train.schedule {cfg.schedule!r}: valid values are inverse_sqrt, cosine, constant")
-
-
-def use_bf16(precision: str, dev: torch.device) -> bool:
-    """bf16 autocast: asked for, or `auto` on a CUDA device that supports it."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise MTError(f"train.precision {precision!r}: valid values are auto, fp32, bf16")
-    if precision == "auto":
-        return dev.type == "cuda" and torch.cuda.is_bf16_supported()
-    return precision == "bf16"
-
-
-def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
-    if cfg.optimizer not in ("adam", "adamw"):
-        raise MTError(f"train.optimizer {cfg.optimizer!r}: valid values are adam, adamw")
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-
-
-class Distributed:
-    """Rank/world from torchrun's environment; a no-op when run as a single process."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if self.world > 1 and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        if self.world == 1:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-
-        return DistributedDataParallel(model)
-
-    def shard(self, batches: list) -> list:
-        """Rank r takes batches r, r+W, …; every rank gets the same number of steps."""
-        n = len(batches) // self.world * self.world if self.world > 1 else len(batches)
-        return batches[self.rank: n: self.world]
-
-    def in_sync(self, model: torch.nn.Module) -> bool:
-        """Do all ranks hold identical weights? (checked once at the end of training)."""
-        if self.world == 1:
-            return True
-        total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().view(1)
-        gathered = [torch.zeros_like(total) for _ in range(self.world)]
-        torch.distributed.all_gather(gathered, total)
-        return all(bool(g == gathered[0]) for g in gathered)
 
 
 class Interrupt:
@@ -174,7 +90,7 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     optimizer = make_optimizer(model, cfg.train)
     state = TrainState()
     if resume:
-        state = _restore(run / "last.safetensors", model, optimizer, dev)
+        state = restore_training(run / "last.safetensors", model, optimizer, dev)
         log(f"resumed {run.name} at epoch {state.epoch}, batch {state.batch_in_epoch}, step {state.step}")
     elif dist.main:
         _init_run(run, cfg, prep, model, tokenized)
@@ -188,7 +104,7 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
 
     def save(name: str) -> None:
         if dist.main:
-            _save(run / f"{name}.safetensors", model, optimizer, state, meta_base)
+            save_training(run / f"{name}.safetensors", model, optimizer, state, meta_base)
 
     stopped = "epochs"
     with Interrupt() as interrupt:
@@ -219,9 +135,9 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
                 log(_format(record, improved))
                 save("last")
                 if improved:  # weights only: `last` holds what resuming needs
-                    _save_weights(run / "best.safetensors", model, state, meta_base)
-                _keep_epoch(run, state.epoch, cfg.train.keep_epochs, model, state, meta_base)
-            state = _broadcast_state(state, dist)
+                    save_weights(run / "best.safetensors", model, state, meta_base)
+                keep_epoch(run, state.epoch, cfg.train.keep_epochs, model, state, meta_base)
+            state = TrainState(**dist.broadcast(asdict(state)))  # rank 0 decides best/patience
             if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
                 stopped = "early stopping"
                 log(f"early stopping: no dev BLEU gain for {state.bad_epochs} epochs "
@@ -374,80 +290,6 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model, tokenized: boo
             "sacrebleu": sacrebleu.__version__,
             "bleu_signature": metrics.corpus_token_bleu(["a"], ["a"])[1] if tokenized else metrics.ja_bleu(["a"], ["a"])[1]}
     (run / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-
-
-def _save(path: Path, model, optimizer, state: TrainState, meta_base: dict) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    opt_meta = {"param_groups": opt["param_groups"], "state": {}}
-    for idx, values in opt["state"].items():
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optim.{idx}.{key}"] = value
-            else:
-                opt_meta["state"].setdefault(str(idx), {})[key] = value
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    ckpt.save(path, tensors, {**meta_base, "trainer": asdict(state), "optimizer": opt_meta})
-
-
-def _restore(path: Path, model, optimizer, dev: torch.device) -> TrainState:
-    if not path.exists():
-        raise MTError(f"cannot resume: {path} does not exist")
-    tensors, meta = ckpt.load(path)
-    model.load_state_dict(ckpt.prefixed(tensors, "model."))
-    opt_meta = meta["optimizer"]
-    state: dict = {}
-    for name, value in ckpt.prefixed(tensors, "optim.").items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = value.to(dev) if key != "step" else value
-    for idx, values in opt_meta["state"].items():
-        state.setdefault(int(idx), {}).update(values)
-    groups = [{**g, "betas": tuple(g["betas"])} for g in opt_meta["param_groups"]]
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return TrainState(**meta["trainer"])
-
-
-def _save_weights(path: Path, model, state: TrainState, meta_base: dict) -> None:
-    """A checkpoint for inference and averaging: model weights and metadata, no optimiser."""
-    ckpt.save(path, {f"model.{k}": v for k, v in model.state_dict().items()},
-              {**meta_base, "trainer": asdict(state)})
-
-
-def _keep_epoch(run: Path, epoch: int, keep: int, model, state: TrainState, meta_base: dict) -> None:
-    """Weights-only epoch checkpoints for averaging; keep the last `keep`."""
-    _save_weights(run / f"epoch-{epoch}.safetensors", model, state, meta_base)
-    old = run / f"epoch-{epoch - keep}.safetensors"
-    if keep and old.exists():
-        old.unlink()
-
-
-def _broadcast_state(state: TrainState, dist: Distributed) -> TrainState:
-    """Rank 0 decides best/patience; everyone follows."""
-    if dist.world == 1:
-        return state
-    box = [asdict(state)]
-    torch.distributed.broadcast_object_list(box, src=0)
-    return TrainState(**box[0])
-
-
-def average_checkpoints(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dict]:
-    """Element-wise mean of the model weights of several checkpoints (last meta kept; ties kept)."""
-    total, meta = None, None
-    for path in paths:
-        tensors, meta = ckpt.load(path)
-        weights = {k: v.double() for k, v in ckpt.prefixed(tensors, "model.").items()}
-        total = weights if total is None else {k: total[k] + weights[k] for k in total}
-    dtype = {k: v.dtype for k, v in ckpt.prefixed(ckpt.load(paths[-1])[0], "model.").items()}
-    averaged = {k: (v / len(paths)).to(dtype[k]) for k, v in total.items()}
-    for name, source in meta.get("tied", {}).items():  # a tied weight stays one tensor
-        if name.startswith("model.") and source.startswith("model."):
-            averaged[name[6:]] = averaged[source[6:]]
-    return averaged, meta
 
 
 def _average_and_choose(run: Path, cfg: Config, translator: Translator, model, dev_data, dev_refs,

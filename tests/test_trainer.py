@@ -133,7 +133,8 @@ def _one_step(micro_batches: int, kind: str) -> tuple[torch.Tensor, dict]:
 
     from mt import corpora, data
     from mt.model import build_model
-    from mt.trainer import make_optimizer, train_step
+    from mt.optim import make_optimizer
+    from mt.trainer import train_step
     from tests.conftest import tiny_config
 
     cfg = tiny_config(kind)
@@ -173,7 +174,7 @@ def test_batch_split_keeps_every_token():
 
 def test_cosine_schedule():
     from mt.config import TrainConfig
-    from mt.trainer import learning_rate
+    from mt.optim import learning_rate
 
     cfg = TrainConfig(lr=1e-3, schedule="cosine", warmup_steps=10, decay_steps=110)
     lrs = [learning_rate(s, cfg) for s in range(1, 121)]

@@ -1,0 +1,43 @@
+"""Optimiser, learning-rate schedule and mixed precision: the trainer's numeric settings."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from mt.errors import MTError
+
+
+def learning_rate(step: int, cfg) -> float:
+    """Linear warmup, then inverse-sqrt decay (Vaswani et al. 2017 §5.3), a cosine decay to zero at
+    `decay_steps` (Loshchilov & Hutter 2017; a fixed budget ends on a small lr, good for averaging), or constant."""
+    step = max(step, 1)
+    warm = min(1.0, step / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    if cfg.schedule == "inverse_sqrt" and cfg.warmup_steps:
+        return cfg.lr * min(step / cfg.warmup_steps, math.sqrt(cfg.warmup_steps / step))
+    if cfg.schedule == "cosine":
+        if step <= cfg.warmup_steps:
+            return cfg.lr * warm
+        span = max(cfg.decay_steps - cfg.warmup_steps, 1)
+        done = min(1.0, (step - cfg.warmup_steps) / span)
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
+    if cfg.schedule in ("constant", "inverse_sqrt"):
+        return cfg.lr * warm
+    raise MTError(f"train.schedule {cfg.schedule!r}: valid values are inverse_sqrt, cosine, constant")
+
+
+def use_bf16(precision: str, dev: torch.device) -> bool:
+    """bf16 autocast: asked for, or `auto` on a CUDA device that supports it."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise MTError(f"train.precision {precision!r}: valid values are auto, fp32, bf16")
+    if precision == "auto":
+        return dev.type == "cuda" and torch.cuda.is_bf16_supported()
+    return precision == "bf16"
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+    if cfg.optimizer not in ("adam", "adamw"):
+        raise MTError(f"train.optimizer {cfg.optimizer!r}: valid values are adam, adamw")
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)

@@ -1,0 +1,90 @@
+"""What a run keeps between sessions: the trainer's counters, training checkpoints (weights,
+optimiser, RNG; exact resume), weights-only checkpoints, and checkpoint averaging."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from mt import checkpoint as ckpt
+from mt.errors import MTError
+
+
+@dataclass
+class TrainState:
+    """Everything besides weights and optimiser that an exact resume needs."""
+
+    epoch: int = 0  # completed epochs
+    batch_in_epoch: int = 0  # batches done in the current, unfinished epoch
+    step: int = 0
+    best_bleu: float = -1.0
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since the best (early stopping)
+    train_seconds: float = 0.0
+
+
+def save_training(path: Path, model, optimizer, state: TrainState, meta_base: dict) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    opt_meta = {"param_groups": opt["param_groups"], "state": {}}
+    for idx, values in opt["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{idx}.{key}"] = value
+            else:
+                opt_meta["state"].setdefault(str(idx), {})[key] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    ckpt.save(path, tensors, {**meta_base, "trainer": asdict(state), "optimizer": opt_meta})
+
+
+def restore_training(path: Path, model, optimizer, dev: torch.device) -> TrainState:
+    if not path.exists():
+        raise MTError(f"cannot resume: {path} does not exist")
+    tensors, meta = ckpt.load(path)
+    model.load_state_dict(ckpt.prefixed(tensors, "model."))
+    opt_meta = meta["optimizer"]
+    state: dict = {}
+    for name, value in ckpt.prefixed(tensors, "optim.").items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value.to(dev) if key != "step" else value
+    for idx, values in opt_meta["state"].items():
+        state.setdefault(int(idx), {}).update(values)
+    groups = [{**g, "betas": tuple(g["betas"])} for g in opt_meta["param_groups"]]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return TrainState(**meta["trainer"])
+
+
+def save_weights(path: Path, model, state: TrainState, meta_base: dict) -> None:
+    """A checkpoint for inference and averaging: model weights and metadata, no optimiser."""
+    ckpt.save(path, {f"model.{k}": v for k, v in model.state_dict().items()},
+              {**meta_base, "trainer": asdict(state)})
+
+
+def keep_epoch(run: Path, epoch: int, keep: int, model, state: TrainState, meta_base: dict) -> None:
+    """Weights-only epoch checkpoints for averaging; keep the last `keep`."""
+    save_weights(run / f"epoch-{epoch}.safetensors", model, state, meta_base)
+    old = run / f"epoch-{epoch - keep}.safetensors"
+    if keep and old.exists():
+        old.unlink()
+
+
+def average_checkpoints(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dict]:
+    """Element-wise mean of the model weights of several checkpoints (last meta kept; ties kept)."""
+    total, meta = None, None
+    for path in paths:
+        tensors, meta = ckpt.load(path)
+        weights = {k: v.double() for k, v in ckpt.prefixed(tensors, "model.").items()}
+        total = weights if total is None else {k: total[k] + weights[k] for k in total}
+    dtype = {k: v.dtype for k, v in ckpt.prefixed(ckpt.load(paths[-1])[0], "model.").items()}
+    averaged = {k: (v / len(paths)).to(dtype[k]) for k, v in total.items()}
+    for name, source in meta.get("tied", {}).items():  # a tied weight stays one tensor
+        if name.startswith("model.") and source.startswith("model."):
+            averaged[name[6:]] = averaged[source[6:]]
+    return averaged, meta
