@@ -122,6 +122,7 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
     dev = torch.device("cpu")
     model = build_model(cfg.model_type, cfg.model, len(prep.src_vocab), len(prep.tgt_vocab)).train()
     optimizer = make_optimizer(model, cfg.train)
+    step_model = torch.compile(model, dynamic=True) if cfg.train.compile else model
     step = 0
 
     def run(indices: list) -> float:
@@ -130,10 +131,12 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
         for idx in indices:
             step += 1
             batch = data.collate(train, idx)
-            total += train_step(model, optimizer, batch, cfg, step, 1, dev).item() * batch.n_tokens
+            total += train_step(step_model, optimizer, batch, cfg, step, 1, dev).item() * batch.n_tokens
         return total
 
+    start = time.perf_counter()
     run(warm)
+    warm_seconds = time.perf_counter() - start
     rss_warm = rss_mb()
     times = []
     for _ in range(repeats):
@@ -147,6 +150,7 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
             "vocab": [len(prep.src_vocab), len(prep.tgt_vocab)], "threads": torch.get_num_threads(),
             "precision": cfg.train.precision, "bf16": use_bf16(cfg.train.precision, dev),
             "batch_tokens": cfg.train.batch_tokens, "trim_memory_every": cfg.train.trim_memory_every,
+            "micro_batches": cfg.train.micro_batches, "compile": cfg.train.compile, "warmup_seconds": warm_seconds,
             "steps": len(timed),
             "warmup": len(warm), "repeats": repeats, "seconds": times,
             "src_tokens": int(sum(int(src_lens[i].sum()) + len(i) for i in timed)),  # + EOS per source
@@ -193,8 +197,11 @@ def format_train(r: dict) -> list[str]:
     precision = r["precision"] + (f" ({'bf16' if r['bf16'] else 'fp32'})" if r["precision"] == "auto" else "")
     return [
         f"{r['model']}: {r['params']:,} parameters, vocab {r['vocab'][0]}/{r['vocab'][1]}; "
-        f"{precision}, {r['threads']} threads, batch_tokens {r['batch_tokens']}; {r['cpu']}, torch {r['torch']}",
+        f"{precision}, {r['threads']} threads, batch_tokens {r['batch_tokens']}"
+        + (f" in {r['micro_batches']} micro-batches" if r.get("micro_batches", 1) > 1 else "")
+        + (" (torch.compile)" if r.get("compile") else "") + f"; {r['cpu']}, torch {r['torch']}",
         f"{r['steps']} steps × {r['repeats']} repeats after {r['warmup']} warm-up steps "
+        f"({r.get('warmup_seconds', 0):.1f} s) "
         f"({r['src_tokens']:,} source + {r['tgt_tokens']:,} target tokens per repeat)",
         f"  target tokens/s          {r['tgt_tokens_per_s']:10,.0f}",
         f"  source+target tokens/s   {r['src_tgt_tokens_per_s']:10,.0f}",

@@ -59,6 +59,7 @@ class TrainConfig:
     dev_beam: int = 1  # beam used to decode dev for BLEU each epoch
     max_minutes: float = 0.0  # stop after this much training time (0 = no limit)
     threads: int = 0  # torch intra-op threads (0 = torch's default)
+    compile: bool = False  # torch.compile the model for training steps (inductor; dynamic shapes)
     trim_memory_every: int = 0  # return freed heap to the OS every N steps (glibc malloc_trim): lower RSS, slower
 
 

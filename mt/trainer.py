@@ -96,6 +96,8 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
         _init_run(run, cfg, prep, model, tokenized)
     meta_base = _meta_base(cfg, prep, tokenized)
     ddp_model = dist.wrap(model)
+    if cfg.train.compile:  # training steps only; evaluation and checkpoints use the plain module
+        ddp_model = torch.compile(ddp_model, dynamic=True)
     translator = Translator(model, prep.src_pipe, prep.tgt_pipe, prep.src_vocab, prep.tgt_vocab,
                             cfg.decode, str(dev))
     log(f"{cfg.model_type}: {count_parameters(model):,} parameters; vocab {len(prep.src_vocab)}/"
