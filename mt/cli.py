@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--scope", choices=["global", "layer"], default="global",
                     help="rank magnitudes over all matrices (global) or within each (layer)")
     pr.add_argument("--finetune-steps", type=int, default=0, help="train N batches with the mask fixed")
-    pr.add_argument("--lr", type=float, help="fine-tuning learning rate (default: train.lr / 2)")
+    pr.add_argument("--lr", type=float,
+                    help="fine-tuning learning rate (default: train.lr / 2, warmed up over the first 10%% of steps)")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--out", help="output checkpoint (default: <run>/pruned-<percent>.safetensors)")
 

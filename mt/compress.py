@@ -284,10 +284,11 @@ def _sparse_state(model: nn.Module, matrices: set[str]) -> tuple[dict[str, Tenso
 
 def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], masks: dict[str, Tensor],
              steps: int, lr: float | None, device: str, log: Callable[[str], None]) -> float:
-    """Train `steps` batches on the run's corpus with the trainer's loss, re-applying masks each step."""
+    """Train `steps` batches on the run's corpus with the trainer's own step (loss, precision), a fresh
+    optimiser warming up over the first 10 % of steps to a constant lr, re-applying the masks after each step."""
     from mt import corpora, data
     from mt.optim import make_optimizer
-    from mt.trainer import token_loss
+    from mt.trainer import train_step
 
     corpus_dir, _ = corpora.resolve(cfg.data.corpus)
     prep = data.prepare(cfg.data, corpus_dir, log)
@@ -297,22 +298,18 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
     model.to(dev).train()
     params = prunable(model)
     masks = {n: m.to(dev) for n, m in masks.items()}
-    optimizer = make_optimizer(model, replace(cfg.train, lr=lr or cfg.train.lr / 2))
+    cfg = replace(cfg, train=replace(cfg.train, lr=lr or cfg.train.lr / 2, schedule="constant",
+                                     warmup_steps=max(1, steps // 10)))
+    optimizer = make_optimizer(model, cfg.train)
     step, epoch, losses = 0, 0, []
     while step < steps:
         epoch += 1
         for idx in data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
                                      cfg.train.seed, 1000 + epoch, True, cfg.data.max_len):
-            batch = data.collate(train_data, idx).to(dev)
-            loss = token_loss(model(batch.src, batch.src_len, batch.tgt_in), batch, cfg.train.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.train.clip_grad:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
-            optimizer.step()
+            step += 1
+            loss = train_step(model, optimizer, data.collate(train_data, idx).to(dev), cfg, step, epoch, dev)
             apply_masks(params, masks)
             losses.append(loss.item())
-            step += 1
             if step >= steps:
                 break
     log(f"fine-tuned {steps} steps with the mask fixed: mean loss {sum(losses) / len(losses):.3f}")
