@@ -47,7 +47,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "inverse_sqrt"  # inverse_sqrt | cosine | constant
     warmup_steps: int = 1000
-    decay_steps: int = 0  # cosine: lr reaches 0 here (0 = epochs × steps per epoch)
+    decay_steps: int = 0  # cosine: lr reaches 0 here (0 = epochs × steps per epoch, re-planned on resume)
     label_smoothing: float = 0.1
     clip_grad: float = 1.0  # max gradient norm; 0 = off
     patience: int = 0  # epochs without dev BLEU gain before stopping; 0 = never stop early

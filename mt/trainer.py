@@ -80,7 +80,8 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     dist.barrier()
     prep = prep or data.prepare(cfg.data, corpus_dir, log)
     train_data, dev_data = prep.split("train"), prep.split("dev")
-    if cfg.train.schedule == "cosine" and not cfg.train.decay_steps:  # decay over all planned steps
+    saved_cfg = cfg  # decay_steps = 0 stays "all planned steps", so a resume with more --epochs re-plans it
+    if cfg.train.schedule == "cosine" and not cfg.train.decay_steps:
         per_epoch = len(dist.shard(data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
                                                      cfg.train.seed, 1, True, cfg.data.max_len)))
         cfg = replace(cfg, train=replace(cfg.train, decay_steps=cfg.train.epochs * per_epoch))
@@ -93,8 +94,8 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
         state = restore_training(run / "last.safetensors", model, optimizer, dev)
         log(f"resumed {run.name} at epoch {state.epoch}, batch {state.batch_in_epoch}, step {state.step}")
     elif dist.main:
-        _init_run(run, cfg, prep, model, tokenized)
-    meta_base = _meta_base(cfg, prep, tokenized)
+        _init_run(run, saved_cfg, prep, model, tokenized)
+    meta_base = _meta_base(saved_cfg, prep, tokenized)
     ddp_model = dist.wrap(model)
     if cfg.train.compile:  # training steps only; evaluation and checkpoints use the plain module
         ddp_model = torch.compile(ddp_model, dynamic=True)
