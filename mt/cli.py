@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_source(tr)
     tr.add_argument("--beam", type=int)
     tr.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
+    tr.add_argument("--keep-unk", action="store_true", help="print <unk> rather than copying the attended source word")
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--nbest", type=int, default=1)
     tr.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ref-tokenized", action="store_true", help="the --ref file is space-tokenized")
     ev.add_argument("--beam", type=int)
     ev.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
+    ev.add_argument("--keep-unk", action="store_true", help="score <unk> outputs as they are (no source-word copy)")
 
     cmp_ = sub.add_parser("compare", help="runs side by side")
     cmp_.add_argument("runs", nargs="*")
@@ -245,7 +247,7 @@ def cmd_translate(args) -> int:
         translator = CT2Translator(args.model, args.device)
     else:
         path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-        translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha)
+        translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha, keep_unk=args.keep_unk)
         print(f"mt: translating with {path}", file=sys.stderr)
     batch_size = args.batch_size or translator.decode.batch_size
     lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)  # bounded: memory stays flat
@@ -285,7 +287,7 @@ def cmd_evaluate(args) -> int:
     from mt.translate import Translator
 
     path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-    translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha)
+    translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha, keep_unk=args.keep_unk)
     out_dir = path.parent
     if args.src or args.ref:
         if not (args.src and args.ref):

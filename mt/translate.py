@@ -31,11 +31,15 @@ class Translator:
         self.src_pipe, self.tgt_pipe, self.src_vocab, self.tgt_vocab = src_pipe, tgt_pipe, src_vocab, tgt_vocab
 
     @classmethod
-    def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None) -> Translator:
-        """Load a checkpoint; `alpha` overrides the length penalty of its decode config."""
+    def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
+                        keep_unk: bool = False) -> Translator:
+        """Load a checkpoint; `alpha` overrides the length penalty of its decode config, `keep_unk`
+        turns unknown-word replacement off."""
         model, cfg, meta = ckpt.load_for_inference(path, device)
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
+        if keep_unk:
+            cfg = replace(cfg, decode=replace(cfg.decode, replace_unk=False))
         src_pipe = Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp")))
         tgt_pipe = Pipeline(cfg.data.tgt_tokenizer, ckpt.sp_from_json(meta.get("tgt_sp")))
         return cls(model, src_pipe, tgt_pipe, Vocab.from_json(meta["src_vocab"]),

@@ -164,3 +164,21 @@ def test_translate_never_prints_unk_with_attention(tiny_run, monkeypatch):
     assert "<unk>" not in outs[1][0].tokens
     tr.decode = replace(tr.decode, replace_unk=False)
     assert tr.translate(["i like qwertyuiop ."], beam=1)[0][0].tokens.split()[0] == "<unk>"
+
+
+def test_keep_unk_flag(monkeypatch, capsys, tiny_run):
+    from mt.translate import Translator
+
+    seen = []
+    real = Translator.from_checkpoint.__func__
+
+    def spy(cls, *args, **kwargs):
+        tr = real(cls, *args, **kwargs)
+        seen.append(tr.decode.replace_unk)
+        return tr
+
+    monkeypatch.setattr(Translator, "from_checkpoint", classmethod(spy))
+    out, _ = _translate(monkeypatch, capsys, b"I like tea.\n", "--run", str(tiny_run), "--keep-unk")
+    assert len(out) == 1 and seen == [False]
+    _translate(monkeypatch, capsys, b"I like tea.\n", "--run", str(tiny_run))
+    assert seen == [False, True]
