@@ -221,8 +221,8 @@ class Batch:
             tgt_out = self.tgt_out[rows]
             real = tgt_out != PAD
             S, T = int(self.src_len[rows].max()), int(real.sum(1).max())
-            out.append(Batch(self.src[rows, :S], self.src_len[rows], self.tgt_in[rows, :T], tgt_out[:, :T],
-                             int(real.sum())))
+            out.append(Batch(self.src[rows, :S].contiguous(), self.src_len[rows], self.tgt_in[rows, :T].contiguous(),
+                             tgt_out[:, :T].contiguous(), int(real.sum())))
         return out
 
 
