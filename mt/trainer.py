@@ -140,6 +140,8 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
                 if improved:  # weights only: `last` holds what resuming needs
                     save_weights(run / "best.safetensors", model, state, meta_base)
                 keep_epoch(run, state.epoch, cfg.train.keep_epochs, model, state, meta_base)
+            if cfg.train.trim_memory_every:  # evaluation and checkpoint bytes are freed: give them back too
+                memory.trim()
             state = TrainState(**dist.broadcast(asdict(state)))  # rank 0 decides best/patience
             if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
                 stopped = "early stopping"
@@ -239,11 +241,11 @@ def _evaluate(model, translator: Translator, dev_data, dev_refs: list[str], toke
     model.eval()
     nll, n_tok = 0.0, 0
     for idx in data.make_batches(dev_data.src_lens, dev_data.tgt_lens, cfg.train.batch_tokens, shuffle=False):
-        batch = data.collate(dev_data, idx).to(dev)
-        logits = model(batch.src, batch.src_len, batch.tgt_in)
-        nll += F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.view(-1),
-                               ignore_index=PAD, reduction="sum").item()
-        n_tok += batch.n_tokens
+        for batch in data.collate(dev_data, idx).to(dev).split(cfg.train.micro_batches):
+            logits = model(batch.src, batch.src_len, batch.tgt_in)
+            nll += F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.view(-1),
+                                   ignore_index=PAD, reduction="sum").item()
+            n_tok += batch.n_tokens
     sources = [dev_data.src[dev_data.src_off[i]: dev_data.src_off[i + 1]].tolist() for i in range(len(dev_data))]
     hyps = [translator.output(h[0]) for h in translator.translate_ids(sources, beam=cfg.train.dev_beam)]
     scores = _score(hyps, dev_refs, tokenized)
