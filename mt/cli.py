@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--split", choices=["dev", "test"], default="test")
     rep.add_argument("--speed-lines", type=int, default=500, help="sentences timed for sent/s")
     rep.add_argument("--repeats", type=int, default=3, help="timed passes (the median is reported)")
-    rep.add_argument("--threads", type=int, default=1, help="torch threads per measurement (0 = default)")
+    rep.add_argument("--threads", type=int, default=1, help="torch threads per measurement (default 1; 0 = torch's default)")
     rep.add_argument("--json", help="also write the rows to this JSON file")
 
     exp = sub.add_parser("export", help="export a Transformer run for another inference engine")
