@@ -51,7 +51,7 @@ def replace_unknowns(model: nn.Module, items: list[tuple[list[int], list[str], l
     """items: (source ids, source tokens, output ids) → per output position the source token that
     replaces its <unk> (None where the output is not <unk>, or the model has no attention)."""
     out: list[list[str | None]] = [[None] * len(o) for _, _, o in items]
-    todo = [i for i, (_, _, o) in enumerate(items) if UNK in o]
+    todo = [i for i, (s, _, o) in enumerate(items) if UNK in o and s]  # an empty source has nothing to copy
     if not todo or cross_attention(model) is None:
         return out
     was_training = model.training

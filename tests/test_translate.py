@@ -146,6 +146,7 @@ def test_unknown_output_copies_the_unknown_source_word(tiny_run):
     assert copies == [None, "zyxwv", None, "zyxwv"]  # the source's only unknown word, at each output <unk>
     (copies,) = replace_unknowns(tr.model, [(tr.src_vocab.encode(words), words, [UNK])], tr.device)
     assert copies[0] in words  # no unknown source word: the most attended one
+    assert replace_unknowns(tr.model, [([], [], [UNK])], tr.device) == [[None]]  # nothing to copy from
 
 
 def test_translate_never_prints_unk_with_attention(tiny_run, monkeypatch):
