@@ -302,6 +302,8 @@ def cmd_evaluate(args) -> int:
         cfg = config.build(load(path)[1]["config"])
         folder, tokenized = corpora.resolve(cfg.data.corpus)
         src, ref, name = folder / f"{args.split}.en", folder / f"{args.split}.ja", args.split
+    if args.checkpoint:  # a derived checkpoint (pruned, int8, …) must not overwrite its run's own scores
+        name = f"{name}.{path.stem}"
     print(f"mt: evaluating {path} on {src}", file=sys.stderr)
     scores = evaluate(translator, src, ref, tokenized, out_dir, name, args.beam)
     print(format_scores(scores))

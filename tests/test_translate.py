@@ -183,3 +183,14 @@ def test_keep_unk_flag(monkeypatch, capsys, tiny_run):
     assert len(out) == 1 and seen == [False]
     _translate(monkeypatch, capsys, b"I like tea.\n", "--run", str(tiny_run))
     assert seen == [False, True]
+
+
+def test_evaluate_checkpoint_keeps_the_runs_own_scores(tiny_run, capsys):
+    from mt.experiments import best_checkpoint
+
+    own = tiny_run / "eval-test.json"
+    before = own.read_text() if own.exists() else None
+    ckpt = best_checkpoint(tiny_run)
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--split", "test", "--beam", "1"]) == 0
+    assert (tiny_run / f"eval-test.{ckpt.stem}.json").exists()
+    assert (own.read_text() if own.exists() else None) == before
