@@ -19,10 +19,15 @@ def per_sentence(**kwargs: Any) -> Any:
     return dataclasses.field(metadata={"per_sentence": True}, **kwargs)
 
 
+def _is_tensors(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) or (isinstance(value, list) and bool(value)
+                                               and isinstance(value[0], torch.Tensor))
+
+
 def _select(value: Any, index: torch.Tensor) -> Any:
     if isinstance(value, torch.Tensor):
         return value.index_select(0, index)
-    if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+    if _is_tensors(value):
         return [v.index_select(0, index) for v in value]
     return value
 
@@ -41,12 +46,11 @@ def reorder_state(state: Any, index: torch.Tensor) -> Any:
 
 def expand_state(state: Any, k: int) -> Any:
     """Repeat every hypothesis k times (beam search's start); per-sentence fields stay as they are."""
-    hyp = [getattr(state, f.name) for f in dataclasses.fields(state) if not f.metadata.get("per_sentence")]
-    first = next(v if isinstance(v, torch.Tensor) else v[0] for v in hyp
-                 if isinstance(v, torch.Tensor) or (isinstance(v, list) and v and isinstance(v[0], torch.Tensor)))
+    fields = [f.name for f in dataclasses.fields(state) if not f.metadata.get("per_sentence")]
+    first = next(v if isinstance(v, torch.Tensor) else v[0]
+                 for v in (getattr(state, n) for n in fields) if _is_tensors(v))  # (hypotheses, ...)
     index = torch.arange(first.size(0), device=first.device).repeat_interleave(k)
-    changes = {f.name: _select(getattr(state, f.name), index) for f in dataclasses.fields(state)
-               if not f.metadata.get("per_sentence")}
+    changes = {n: _select(getattr(state, n), index) for n in fields}
     if hasattr(state, "group"):
         changes["group"] = state.group * k
     return dataclasses.replace(state, **changes)
