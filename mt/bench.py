@@ -99,13 +99,14 @@ def flops_per_token(model: torch.nn.Module) -> tuple[int, int]:
 
 def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int) -> dict:
     """Build the run's data, model and optimiser; time `repeats` passes of `steps` steps (runs in a child)."""
-    from mt import corpora, data
+    from mt import corpora, data, memory
     from mt.model import build_model, count_parameters
     from mt.optim import make_optimizer, use_bf16
     from mt.trainer import train_step
 
     torch.set_num_threads(threads)
     cfg = config_mod.build(raw)
+    memory.limit_kernel_cache(cfg.train.kernel_cache)
     corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
     if cfg.data.tgt_tokenizer == "auto":
         cfg = replace(cfg, data=replace(cfg.data, tgt_tokenizer="space" if tokenized else "janome"))
@@ -150,7 +151,8 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
             "vocab": [len(prep.src_vocab), len(prep.tgt_vocab)], "threads": torch.get_num_threads(),
             "precision": cfg.train.precision, "bf16": use_bf16(cfg.train.precision, dev),
             "batch_tokens": cfg.train.batch_tokens, "trim_memory_every": cfg.train.trim_memory_every,
-            "micro_batches": cfg.train.micro_batches, "compile": cfg.train.compile, "warmup_seconds": warm_seconds,
+            "micro_batches": cfg.train.micro_batches, "kernel_cache": os.environ.get(memory.KERNEL_CACHE_ENV, "1024"),
+            "compile": cfg.train.compile, "warmup_seconds": warm_seconds,
             "steps": len(timed),
             "warmup": len(warm), "repeats": repeats, "seconds": times,
             "src_tokens": int(sum(int(src_lens[i].sum()) + len(i) for i in timed)),  # + EOS per source
@@ -214,7 +216,8 @@ def format_train(r: dict) -> list[str]:
         f"  padding                  {100 * r['pad_fraction']:9.1f}%   "
         f"(pad / all slots; source {100 * r['pad_fraction_src']:.1f}%, target {100 * r['pad_fraction_tgt']:.1f}%)",
         f"  peak RSS                 {r['peak_rss_mb']:8.0f} MB   (training process; {r['rss_start_mb']:.0f} MB "
-        f"before the model, {r['rss_after_warmup_mb']:.0f} after warm-up, {r['rss_end_mb']:.0f} at the end"
+        f"before the model, {r['rss_after_warmup_mb']:.0f} after warm-up, {r['rss_end_mb']:.0f} at the end; "
+        f"kernel cache {r.get('kernel_cache', '1024')} shapes"
         + (f"; malloc_trim every {r['trim_memory_every']} steps)" if r.get("trim_memory_every") else ")"),
     ]
 

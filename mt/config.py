@@ -45,9 +45,11 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-9
     weight_decay: float = 0.0
-    schedule: str = "inverse_sqrt"  # inverse_sqrt | cosine | constant
+    schedule: str = "inverse_sqrt"  # inverse_sqrt | cosine | constant | plateau
     warmup_steps: int = 1000
     decay_steps: int = 0  # cosine: lr reaches 0 here (0 = epochs × steps per epoch, re-planned on resume)
+    decay_factor: float = 0.5  # plateau: lr × this when dev BLEU has not improved for decay_patience epochs
+    decay_patience: int = 1  # plateau: epochs without a dev BLEU gain before each decay
     label_smoothing: float = 0.1
     clip_grad: float = 1.0  # max gradient norm; 0 = off
     patience: int = 0  # epochs without dev BLEU gain before stopping; 0 = never stop early
@@ -60,6 +62,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop after this much training time (0 = no limit)
     threads: int = 0  # torch intra-op threads (0 = torch's default)
     compile: bool = False  # torch.compile the model for training steps (inductor; dynamic shapes)
+    kernel_cache: int = 16  # CPU bf16: shapes kept in ideep/oneDNN kernel caches (0 = libraries default, 1024; mt/memory.py)
     trim_memory_every: int = 0  # return freed heap to the OS every N steps (glibc malloc_trim): lower RSS, slower
 
 

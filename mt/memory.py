@@ -1,6 +1,15 @@
-"""Give freed heap memory back to the OS (glibc malloc_trim; a no-op with other C libraries).
+"""Keep a training process's resident memory down: bound oneDNN's per-shape cache, and give freed
+heap memory back to the OS (glibc malloc_trim; a no-op with other C libraries).
 
-Why: torch allocates every CPU tensor with malloc. glibc raises its mmap threshold to 32 MB after
+The cache: on CPUs, bf16 matmuls go through ideep/oneDNN, which keeps an LRU cache of computations
+(primitive plus its buffers) keyed by shape, 1024 entries by default (env LRU_CACHE_CAPACITY, read
+once, at the first use). Token-budget batches have a new shape almost every step, so the cache only
+grows: measured with mallinfo2 over 60 steps of the reference Transformer, bytes in use after each
+step climbed from 134 to 502 MB with bf16 and stayed at 232 MB with fp32 or with 16 entries.
+oneDNN keeps a second cache of primitives (env ONEDNN_PRIMITIVE_CACHE_CAPACITY, also 1024); both
+are bounded together (train.kernel_cache).
+
+The heap: torch allocates every CPU tensor with malloc. glibc raises its mmap threshold to 32 MB after
 the first large free, so activations of a few MB come from the heap, and token-budget batches of
 ever-changing shapes fragment it: a Transformer step whose live peak is ≈ 0.96 GB drives the
 process to 2–3.5 GB resident. malloc_trim(0) releases the free pages (wherever they lie in the
@@ -11,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 _libc: ctypes.CDLL | None | bool = False  # False: not looked up yet
 
@@ -31,3 +41,20 @@ def trim() -> bool:
     """Release the free pages of malloc's heaps to the OS; True if anything was released."""
     lib = _glibc()
     return bool(lib.malloc_trim(0)) if lib is not None else False
+
+
+KERNEL_CACHE_ENV = "LRU_CACHE_CAPACITY"  # ideep's computation cache
+PRIMITIVE_CACHE_ENV = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"  # oneDNN's own primitive cache
+
+
+def limit_kernel_cache(entries: int) -> bool:
+    """Bound ideep's and oneDNN's per-shape caches to `entries` each (0: leave the libraries' 1024).
+
+    Must run before the process's first bf16 matmul (the libraries read the settings once); a value
+    the user already exported wins. True if this call set anything."""
+    changed = False
+    for name in (KERNEL_CACHE_ENV, PRIMITIVE_CACHE_ENV):
+        if entries > 0 and name not in os.environ:
+            os.environ[name] = str(entries)
+            changed = True
+    return changed

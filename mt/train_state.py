@@ -22,6 +22,7 @@ class TrainState:
     best_bleu: float = -1.0
     best_epoch: int = 0
     bad_epochs: int = 0  # epochs since the best (early stopping)
+    lr_decays: int = 0  # plateau schedule: decays so far
     train_seconds: float = 0.0
 
 

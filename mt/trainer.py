@@ -67,6 +67,7 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
         raise MTError("--device cuda requested but no CUDA device is available")
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    memory.limit_kernel_cache(cfg.train.kernel_cache)
     dist = Distributed(dev)
     if dist.world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -127,13 +128,17 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
             if dist.main:
                 record = _evaluate(model, translator, dev_data, dev_refs, tokenized, cfg, dev)
                 record = {"epoch": state.epoch, "step": state.step, "train_loss": loss, **record,
-                          "lr": learning_rate(state.step, cfg.train), "seconds": round(seconds, 1),
+                          "lr": learning_rate(state.step, cfg.train, state.lr_decays), "seconds": round(seconds, 1),
                           "tgt_tokens_per_s": round(n_tok / seconds), "src_tgt_tokens_per_s": round((n_tok + n_src) / seconds)}
                 improved = record["dev_bleu"] > state.best_bleu
                 if improved:
                     state.best_bleu, state.best_epoch, state.bad_epochs = record["dev_bleu"], state.epoch, 0
                 else:
                     state.bad_epochs += 1
+                    if cfg.train.schedule == "plateau" and state.bad_epochs % cfg.train.decay_patience == 0:
+                        state.lr_decays += 1
+                        log(f"no dev BLEU gain for {state.bad_epochs} epoch{'s' * (state.bad_epochs > 1)}: "
+                            f"lr → {learning_rate(state.step + 1, cfg.train, state.lr_decays):.2e}")
                 experiments.append_metrics(run, record)
                 log(_format(record, improved))
                 save("last")
@@ -175,14 +180,14 @@ def token_loss(logits: torch.Tensor, batch: data.Batch, label_smoothing: float, 
 
 
 def train_step(model, optimizer, batch: data.Batch, cfg: Config, step: int, epoch: int,
-               dev: torch.device) -> torch.Tensor:
+               dev: torch.device, lr_decays: int = 0) -> torch.Tensor:
     """One optimiser update on `batch` as step `step` (1-based): lr, forward, loss, backward, clip; the loss.
 
     With train.micro_batches = k the batch's rows go through forward/backward in k chunks whose gradients add
     up to the whole batch's (the loss of each is divided by the whole batch's tokens): the same update, with
     about 1/k of the activation memory."""
     for group in optimizer.param_groups:
-        group["lr"] = learning_rate(step, cfg.train)
+        group["lr"] = learning_rate(step, cfg.train, lr_decays)
     optimizer.zero_grad(set_to_none=True)
     parts = batch.split(cfg.train.micro_batches)
     total = torch.zeros(())
@@ -217,8 +222,8 @@ def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, d
                disable=not sys.stderr.isatty() or not dist.main, leave=False, dynamic_ncols=True)
     for i in range(state.batch_in_epoch, len(batches)):
         batch = data.collate(train_data, batches[i]).to(dev)
-        lr = learning_rate(state.step + 1, cfg.train)
-        loss = train_step(model, optimizer, batch, cfg, state.step + 1, state.epoch + 1, dev)
+        lr = learning_rate(state.step + 1, cfg.train, state.lr_decays)
+        loss = train_step(model, optimizer, batch, cfg, state.step + 1, state.epoch + 1, dev, state.lr_decays)
         state.step += 1
         state.batch_in_epoch = i + 1
         total_loss += loss.item() * batch.n_tokens

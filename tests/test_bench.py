@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from mt import memory
 from mt.cli import main
@@ -30,10 +31,22 @@ def test_bench_train(tmp_path, capsys):
     assert all(record[k] > 0 for k in TRAIN_FIELDS), {k: record[k] for k in TRAIN_FIELDS}
     assert 0 <= record["pad_fraction"] < 1 and record["steps"] == 2 and len(record["seconds"]) == 2
     assert record["threads"] == 1 and record["trim_memory_every"] == 1
+    assert record["kernel_cache"] == "16"  # the config's default reached the (spawned) training process
 
 
 def test_trim_is_safe():
     assert memory.trim() in (True, False)
+
+
+def test_kernel_cache_limit_respects_the_user(monkeypatch):
+    names = (memory.KERNEL_CACHE_ENV, memory.PRIMITIVE_CACHE_ENV)
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    assert not memory.limit_kernel_cache(0) and not any(n in os.environ for n in names)
+    monkeypatch.setenv(memory.PRIMITIVE_CACHE_ENV, "64")  # exported by the user: kept
+    assert memory.limit_kernel_cache(16)
+    assert os.environ[memory.KERNEL_CACHE_ENV] == "16" and os.environ[memory.PRIMITIVE_CACHE_ENV] == "64"
+    assert not memory.limit_kernel_cache(8)  # both set now: nothing changes
 
 
 def test_bench_train_rejects_bad_counts(capsys):

@@ -182,3 +182,30 @@ def test_cosine_schedule():
     assert max(lrs) == pytest.approx(1e-3) and lrs.index(max(lrs)) == 9  # peak at the end of warmup
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then never rises
     assert lrs[59] == pytest.approx(5e-4) and lrs[109] == pytest.approx(0.0) and lrs[-1] == 0.0
+
+
+def test_plateau_schedule_decays_after_each_epoch_without_gain():
+    """An epoch trains at lr0 × factor^(earlier epochs without a dev BLEU gain, patience 1); a tiny lr keeps
+    BLEU flat, so the decays happen."""
+    run = train_tiny("transformer", "plateau", epochs=4, extra=['train.schedule="plateau"', "train.lr=1e-9",
+                                                               "train.decay_factor=0.25"])
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    best, decays, seen = -1.0, 0, 0
+    for r in (r for r in records if "epoch" in r):
+        assert r["lr"] == pytest.approx(1e-9 * 0.25 ** decays)
+        if r["dev_bleu"] > best:
+            best = r["dev_bleu"]
+        else:
+            decays += 1
+        seen += 1
+    assert seen == 4 and decays >= 1  # the decay was exercised
+
+
+def test_plateau_needs_valid_factor_and_patience():
+    from mt.config import TrainConfig
+    from mt.errors import MTError
+    from mt.optim import learning_rate
+
+    assert learning_rate(5, TrainConfig(lr=1e-3, schedule="plateau", warmup_steps=0), decays=2) == pytest.approx(2.5e-4)
+    with pytest.raises(MTError, match="decay_patience"):
+        learning_rate(5, TrainConfig(schedule="plateau", decay_patience=0))
