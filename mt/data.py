@@ -21,7 +21,7 @@ from mt.errors import MTError
 from mt.text import Pipeline, train_sentencepiece
 from mt.vocab import BOS, EOS, PAD, Vocab
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when tokenization or encoding changes: v2 normalize_en adds missing final marks
 
 
 @dataclass

@@ -34,13 +34,43 @@ _QUOTES = str.maketrans({"‘": "'", "’": "'", "‛": "'", "`": "'", "´": "'"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
 
 
+_REPEATED_END = re.compile(r"([!?])[!?]+")  # typed "!!!" / "?!" → one mark, as the corpus writes it
+_WH = {"what", "where", "when", "who", "whom", "whose", "why", "how", "which"}
+_AUX = {"is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "will", "would", "shall", "should",
+        "may", "might", "must", "have", "has", "had", "isn", "aren", "wasn", "weren", "don", "doesn", "didn",
+        "won", "wouldn", "couldn", "shouldn", "haven", "hasn"}
+_IMPERATIVE = {"do", "don", "have"}  # "do it now", "don't worry", "have a nice day": questions only before a person
+_PERSON = {"i", "you", "he", "she", "we", "they"}
+_PRONOUN = _PERSON | {"it", "there"}
+_DETERMINER = {"this", "that", "these", "those", "the", "a", "an", "my", "your", "his", "her", "our", "their"}
+
+
+def _end_mark(tokens: list[str]) -> str:
+    """The mark an unpunctuated sentence gets: '?' for wh- and yes/no questions, else '.'."""
+    if tokens[0] in _WH:
+        return "?"
+    rest = tokens[2:] if tokens[1:2] == ["'t"] else tokens[1:]  # "isn 't it …": look past the clitic
+    subject = rest[0] if rest else ""
+    if tokens[0] in _IMPERATIVE:
+        return "?" if subject in _PERSON else "."
+    if tokens[0] in _AUX and (subject in _PRONOUN or subject in _DETERMINER):
+        return "?"
+    return "."
+
+
 def normalize_en(text: str) -> str:
-    """Raw English → small_parallel_enja's convention (idempotent on that corpus's English)."""
+    """Raw English → small_parallel_enja's convention (idempotent on that corpus's English).
+
+    Every corpus sentence ends in . ? ! (or a closing quote after one), so typed text without a final
+    mark gets one ("what time is it" → "what time is it ?"), and repeated marks become one."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     text = _CONTROL.sub(" ", text).lower()
-    text = text.replace('"', " '' ")
+    text = _REPEATED_END.sub(r"\1", text.replace('"', " '' "))
     text = re.sub(r"(?<=\w)'(?=\w)", " '", text)  # don't → don 't ; o'clock → o 'clock
-    return " ".join(_TOKEN.findall(text))
+    tokens = _TOKEN.findall(text)
+    if tokens and tokens[-1][-1:].isalnum():
+        tokens.append(_end_mark(tokens))
+    return " ".join(tokens)
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +97,29 @@ def detokenize_ja(words: Iterable[str]) -> str:
             out += " "
         out += w
     return out
+
+
+_CLOSING = {"」": "「", "』": "『", "）": "（", ")": "("}
+_OPENING = set(_CLOSING.values())
+
+
+def balance_brackets(words: list[str]) -> list[str]:
+    """Drop bracket words that have no partner: 「すぐ 帰る と 言っ た → すぐ 帰る と 言っ た.
+
+    A model that opens a quotation sometimes never closes it (or the reverse); a lone bracket reads
+    as an error, and there is no telling where its partner belongs, so it goes."""
+    stack: list[int] = []
+    unmatched: set[int] = set()
+    for i, w in enumerate(words):
+        if w in _OPENING:
+            stack.append(i)
+        elif w in _CLOSING:
+            if stack and words[stack[-1]] == _CLOSING[w]:
+                stack.pop()
+            else:
+                unmatched.add(i)
+    unmatched.update(stack)
+    return [w for i, w in enumerate(words) if i not in unmatched] if unmatched else words
 
 
 def pre_tokenize(text: str, method: str) -> list[str]:

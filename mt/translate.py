@@ -10,7 +10,7 @@ from mt import checkpoint as ckpt
 from mt.config import DecodeConfig
 from mt.data import pad_sources
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
-from mt.text import Pipeline, detokenize_ja
+from mt.text import Pipeline, balance_brackets, detokenize_ja
 from mt.unk import replace_unknowns
 from mt.vocab import UNK, Vocab
 
@@ -56,7 +56,7 @@ class Translator:
         tokens = self.tgt_vocab.decode(hyp.tokens)
         if copies:
             tokens = [c or w for w, c in zip(tokens, copies)]
-        words = self.tgt_pipe.words(tokens)
+        words = balance_brackets(self.tgt_pipe.words(tokens))
         return Output(detokenize_ja(words), " ".join(words), hyp.score)
 
     @torch.no_grad()

@@ -13,7 +13,7 @@ import pytest
 from mt import config, corpora, data
 from mt.cli import main
 from mt.errors import MTError
-from mt.text import Pipeline, detokenize_ja, normalize_en, segment_ja, train_sentencepiece
+from mt.text import Pipeline, balance_brackets, detokenize_ja, normalize_en, segment_ja, train_sentencepiece
 from mt.vocab import BOS, EOS, PAD, SPECIALS, Vocab
 from tests.conftest import MIRROR
 
@@ -32,6 +32,16 @@ needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason="corpus mirror ../
     ("We'll go at 5 p.m. with Mr. Smith.", "we 'll go at 5 p.m. with mr. smith ."),
     ("  a   well-known   fact…", "a well-known fact ..."),
     ("She's got a 10-minute break; they've left.", "she 's got a 10-minute break ; they 've left ."),
+    ("Thank you so much!!!", "thank you so much !"),  # typed repeats → the corpus's single mark
+    ("Really?!", "really ?"),
+    ("what time is it", "what time is it ?"),  # no final mark: one is added, as every corpus line has
+    ("Isn't it cold", "isn 't it cold ?"),
+    ("Is the store open", "is the store open ?"),
+    ("Do you like tea", "do you like tea ?"),
+    ("Do it now", "do it now ."),  # imperatives keep a full stop
+    ("Don't worry", "don 't worry ."),
+    ("Have a nice day", "have a nice day ."),
+    ("I love you", "i love you ."),
 ])
 def test_normalize_en(raw, expected):
     assert normalize_en(raw) == expected
@@ -50,6 +60,24 @@ def test_japanese_segmentation_and_detokenizer():
     words = segment_ja("私は学生です。")
     assert "".join(words) == "私は学生です。" and len(words) >= 4
     assert detokenize_ja(["私", "は", "iPhone", "12", "を", "買", "っ", "た", "。"]) == "私はiPhone 12を買った。"
+
+
+@pytest.mark.parametrize("words", [
+    "彼 は 「 すぐ 戻る と 言っ た 。", "すぐ 戻る 」 と 言っ た 。", "「 a 」 「 b", "（ 「 x ） 」", "「 『 本 』 」 を 読む",
+])
+def test_balance_brackets_leaves_only_pairs(words):
+    words = words.split()
+    out = balance_brackets(words)
+    stack = []
+    for w in out:  # every bracket left has its partner, properly nested
+        if w in "「『（(":
+            stack.append(w)
+        elif w in "」』）)":
+            assert stack and stack.pop() == {"」": "「", "』": "『", "）": "（", ")": "("}[w]
+    assert not stack
+    assert [w for w in words if w not in "「」『』（）()"] == [w for w in out if w not in "「」『』（）()"]
+    if words == "「 『 本 』 」 を 読む".split():
+        assert out == words  # nothing to fix, nothing changed
 
 
 def test_sentencepiece_round_trip():
