@@ -138,7 +138,7 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
     start = time.perf_counter()
     run(warm)
     warm_seconds = time.perf_counter() - start
-    rss_warm = rss_mb()
+    rss_warm, heap_warm = rss_mb(), memory.heap_in_use_mb()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -159,6 +159,7 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
             "tgt_tokens": int(sum(int(tgt_lens[i].sum()) + len(i) for i in timed)),  # + EOS per target
             "src_slots": sum(b * s for b, s, _ in sizes), "tgt_slots": sum(b * t for b, _, t in sizes),
             "rss_start_mb": rss_start, "rss_after_warmup_mb": rss_warm, "rss_end_mb": rss_mb(),
+            "heap_in_use_after_warmup_mb": heap_warm, "heap_in_use_end_mb": memory.heap_in_use_mb(),
             "peak_rss_mb": peak_rss_mb()}
 
 
@@ -219,7 +220,9 @@ def format_train(r: dict) -> list[str]:
         f"before the model, {r['rss_after_warmup_mb']:.0f} after warm-up, {r['rss_end_mb']:.0f} at the end; "
         f"kernel cache {r.get('kernel_cache', '1024')} shapes"
         + (f"; malloc_trim every {r['trim_memory_every']} steps)" if r.get("trim_memory_every") else ")"),
-    ]
+    ] + ([f"  heap in use              {r['heap_in_use_end_mb']:8.0f} MB   (malloc'd and not freed after the last "
+          f"step; {r['heap_in_use_after_warmup_mb']:.0f} MB after warm-up)"]
+         if r.get("heap_in_use_end_mb") is not None else [])
 
 
 def write_json(record: dict, path: Path) -> None:

@@ -31,6 +31,7 @@ def test_bench_train(tmp_path, capsys):
     assert all(record[k] > 0 for k in TRAIN_FIELDS), {k: record[k] for k in TRAIN_FIELDS}
     assert 0 <= record["pad_fraction"] < 1 and record["steps"] == 2 and len(record["seconds"]) == 2
     assert record["threads"] == 1 and record["trim_memory_every"] == 1
+    assert record["heap_in_use_end_mb"] is None or record["heap_in_use_end_mb"] > 0
     assert record["kernel_cache"] == "16"  # the config's default reached the (spawned) training process
 
 
