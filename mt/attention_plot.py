@@ -64,7 +64,7 @@ def attention_matrix(translator, sentence: str, layer: int | None = None, head: 
     ids, _ = translator.source_ids(sentence)
     if not ids:
         raise MTError("nothing to translate: the sentence is empty")
-    src_tokens = translator.src_pipe.tokenize(sentence)[: len(ids)] + [EOS_TOKEN]
+    src_tokens = translator.source_tokens(sentence)[: len(ids)] + [EOS_TOKEN]
     hyps = translator.translate_ids([ids], beam=beam)[0]
     out_ids = hyps[0].tokens if hyps else []
     out_tokens = [translator.tgt_vocab.itos[i] for i in out_ids] + [EOS_TOKEN]

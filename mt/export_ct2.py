@@ -26,7 +26,7 @@ from mt import checkpoint as ckpt
 from mt import config as config_mod
 from mt.errors import MTError
 from mt.search import length_penalty, max_lengths
-from mt.text import Pipeline, detokenize_ja
+from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
 from mt.translate import Output
 from mt.vocab import EOS, SPECIALS, UNK, Vocab
 
@@ -190,7 +190,10 @@ class CT2Translator:
 
     def source_ids(self, text: str) -> tuple[list[int], bool]:
         """A raw sentence → ids, truncated to max_src_len (second value: was it truncated)."""
-        ids = self.src_vocab.encode(self.src_pipe.tokenize(text))
+        tokens = self.src_pipe.tokenize(text)
+        if self.src_pipe.sp_model is None:  # as mt.translate.Translator.source_tokens
+            tokens = [known_spelling(t, self.src_vocab.stoi) for t in tokens]
+        ids = self.src_vocab.encode(tokens)
         limit = min(self.decode.max_src_len, self.model_cfg.max_positions - 1)
         return ids[:limit], len(ids) > limit
 
@@ -254,7 +257,7 @@ class CT2Translator:
         return out
 
     def output(self, tokens: list[str], score: float) -> Output:
-        words = self.tgt_pipe.words(tokens)
+        words = balance_brackets(self.tgt_pipe.words(tokens))
         return Output(detokenize_ja(words), " ".join(words), score)
 
 

@@ -99,6 +99,33 @@ def detokenize_ja(words: Iterable[str]) -> str:
     return out
 
 
+_SPELLINGS = [  # British → American, tried only on words a vocabulary lacks
+    (re.compile(r"our"), "or"),  # colour, favourite, neighbours
+    (re.compile(r"is(e|ed|es|ing|ation|ations)$"), r"iz\1"),  # realise, organisation
+    (re.compile(r"yse(d|s)?$"), r"yze\1"),  # analyse
+    (re.compile(r"ll(ed|ing|er|ers)$"), r"l\1"),  # cancelled, travelling
+    (re.compile(r"tre(s?)$"), r"ter\1"),  # centre, theatre
+    (re.compile(r"ogue(s?)$"), r"og\1"),  # catalogue
+    (re.compile(r"^(grey|programme|tyre|cheque|mum|maths|jewellery|aluminium)$"),
+     lambda m: {"grey": "gray", "programme": "program", "tyre": "tire", "cheque": "check", "mum": "mom",
+                "maths": "math", "jewellery": "jewelry", "aluminium": "aluminum"}[m.group(1)]),
+]
+
+
+def known_spelling(word: str, known) -> str:
+    """`word` itself if `known` has it, else its American spelling if `known` has that, else `word`.
+
+    Word-level vocabularies built from one variety of English (small_parallel_enja's is American) turn
+    the other variety's spellings into <unk>: cancelled, favourite, centre."""
+    if word in known:
+        return word
+    for pattern, repl in _SPELLINGS:
+        candidate = pattern.sub(repl, word)
+        if candidate != word and candidate in known:
+            return candidate
+    return word
+
+
 _CLOSING = {"」": "「", "』": "『", "）": "（", ")": "("}
 _OPENING = set(_CLOSING.values())
 

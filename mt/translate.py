@@ -10,7 +10,7 @@ from mt import checkpoint as ckpt
 from mt.config import DecodeConfig
 from mt.data import pad_sources
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
-from mt.text import Pipeline, balance_brackets, detokenize_ja
+from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
 from mt.unk import replace_unknowns
 from mt.vocab import UNK, Vocab
 
@@ -45,9 +45,17 @@ class Translator:
         return cls(model, src_pipe, tgt_pipe, Vocab.from_json(meta["src_vocab"]),
                    Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device)
 
+    def source_tokens(self, text: str) -> list[str]:
+        """A raw sentence → source tokens; with a word vocabulary, unknown British spellings become known
+        American ones (text.known_spelling)."""
+        tokens = self.src_pipe.tokenize(text)
+        if self.src_pipe.sp_model is None:
+            tokens = [known_spelling(t, self.src_vocab.stoi) for t in tokens]
+        return tokens
+
     def source_ids(self, text: str) -> tuple[list[int], bool]:
         """A raw sentence → ids, truncated to max_src_len (second value: was it truncated)."""
-        ids = self.src_vocab.encode(self.src_pipe.tokenize(text))
+        ids = self.src_vocab.encode(self.source_tokens(text))
         limit = min(self.decode.max_src_len, self.model.max_output_positions() - 1)
         return ids[:limit], len(ids) > limit
 
@@ -92,7 +100,7 @@ class Translator:
         if self.decode.replace_unk:
             pairs = [(i, k, hyp) for i, h in zip(todo, hyps) for k, hyp in enumerate(h)]
             found = replace_unknowns(self.model, [
-                (sources[i], self.src_pipe.tokenize(lines[i]) if UNK in hyp.tokens else [], hyp.tokens)
+                (sources[i], self.source_tokens(lines[i]) if UNK in hyp.tokens else [], hyp.tokens)
                 for i, _, hyp in pairs], self.device)
             copies = {(i, k): f for (i, k, _), f in zip(pairs, found)}
         out: list[list[Output]] = [[Output("", "", 0.0)] for _ in lines]

@@ -13,7 +13,7 @@ import pytest
 from mt import config, corpora, data
 from mt.cli import main
 from mt.errors import MTError
-from mt.text import Pipeline, balance_brackets, detokenize_ja, normalize_en, segment_ja, train_sentencepiece
+from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling, normalize_en, segment_ja, train_sentencepiece
 from mt.vocab import BOS, EOS, PAD, SPECIALS, Vocab
 from tests.conftest import MIRROR
 
@@ -54,6 +54,17 @@ def test_normalizer_leaves_corpus_english_unchanged(split):
     lines = (MIRROR / "small_parallel_enja" / f"{split}.en").read_text().splitlines()
     changed = [line for line in lines if normalize_en(line) != line]
     assert changed == []
+
+
+def test_known_spelling_only_maps_unknown_words_to_known_ones():
+    known = {"color", "canceled", "realize", "theater", "traveling", "favorite", "gray", "tour"}
+    for british, american in [("colour", "color"), ("cancelled", "canceled"), ("realise", "realize"),
+                               ("theatre", "theater"), ("travelling", "traveling"), ("favourite", "favorite"),
+                               ("grey", "gray")]:
+        assert known_spelling(british, known) == american
+    assert known_spelling("tour", known) == "tour"  # known words stay
+    assert known_spelling("flour", known) == "flour"  # "flor" is not known: stays
+    assert known_spelling("advise", known) == "advise"
 
 
 def test_japanese_segmentation_and_detokenizer():
