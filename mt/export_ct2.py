@@ -26,8 +26,9 @@ from mt import checkpoint as ckpt
 from mt import config as config_mod
 from mt.errors import MTError
 from mt.search import length_penalty, max_lengths
-from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
+from mt.text import Pipeline, balance_brackets, detokenize_ja
 from mt.translate import Output
+from mt.translate import source_tokens as text_tokens  # raw text → tokens, as the PyTorch translator
 from mt.vocab import EOS, SPECIALS, UNK, Vocab
 
 META = "mt.json"
@@ -190,10 +191,7 @@ class CT2Translator:
 
     def source_ids(self, text: str) -> tuple[list[int], bool]:
         """A raw sentence → ids, truncated to max_src_len (second value: was it truncated)."""
-        tokens = self.src_pipe.tokenize(text)
-        if self.src_pipe.sp_model is None:  # as mt.translate.Translator.source_tokens
-            tokens = [known_spelling(t, self.src_vocab.stoi) for t in tokens]
-        ids = self.src_vocab.encode(tokens)
+        ids = self.src_vocab.encode(text_tokens(text, self.src_pipe, self.src_vocab))
         limit = min(self.decode.max_src_len, self.model_cfg.max_positions - 1)
         return ids[:limit], len(ids) > limit
 

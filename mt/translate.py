@@ -22,6 +22,15 @@ class Output:
     score: float
 
 
+def source_tokens(text: str, src_pipe: Pipeline, src_vocab: Vocab) -> list[str]:
+    """A raw sentence → source tokens; with a word vocabulary, unknown British spellings become known
+    American ones (text.known_spelling). Shared by the PyTorch and CTranslate2 translators."""
+    tokens = src_pipe.tokenize(text)
+    if src_pipe.sp_model is None:
+        tokens = [known_spelling(t, src_vocab.stoi) for t in tokens]
+    return tokens
+
+
 class Translator:
     """Holds a model with its pipelines and vocabularies; decodes batches of sentences."""
 
@@ -46,12 +55,7 @@ class Translator:
                    Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device)
 
     def source_tokens(self, text: str) -> list[str]:
-        """A raw sentence → source tokens; with a word vocabulary, unknown British spellings become known
-        American ones (text.known_spelling)."""
-        tokens = self.src_pipe.tokenize(text)
-        if self.src_pipe.sp_model is None:
-            tokens = [known_spelling(t, self.src_vocab.stoi) for t in tokens]
-        return tokens
+        return source_tokens(text, self.src_pipe, self.src_vocab)
 
     def source_ids(self, text: str) -> tuple[list[int], bool]:
         """A raw sentence → ids, truncated to max_src_len (second value: was it truncated)."""

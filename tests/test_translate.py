@@ -194,3 +194,15 @@ def test_evaluate_checkpoint_keeps_the_runs_own_scores(tiny_run, capsys):
     assert main(["evaluate", "--checkpoint", str(ckpt), "--split", "test", "--beam", "1"]) == 0
     assert (tiny_run / f"eval-test.{ckpt.stem}.json").exists()
     assert (own.read_text() if own.exists() else None) == before
+
+
+def test_source_tokens_use_known_american_spellings():
+    from collections import Counter
+
+    from mt.text import Pipeline
+    from mt.translate import source_tokens
+    from mt.vocab import Vocab
+
+    vocab = Vocab.build(Counter({"what": 1, "color": 1, "?": 1}), min_count=1)
+    assert source_tokens("What colour?", Pipeline("en"), vocab) == ["what", "color", "?"]
+    assert source_tokens("What flavour?", Pipeline("en"), vocab) == ["what", "flavour", "?"]  # no known form: kept
