@@ -74,6 +74,9 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     log = log if dist.main else (lambda _msg: None)
     torch.manual_seed(cfg.train.seed)
 
+    if dist.main:  # fetch or split the corpus once; the other ranks wait, then find it ready
+        corpora.resolve(cfg.data.corpus)
+    dist.barrier()
     corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
     if cfg.data.tgt_tokenizer == "auto":
         cfg = replace(cfg, data=replace(cfg.data, tgt_tokenizer="space" if tokenized else "janome"))
@@ -167,6 +170,7 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
         experiments.append_metrics(run, {"summary": summary})
     if dist.world > 1:
         log(f"ranks in sync: {in_sync}")
+        dist.barrier()  # rank 0 may still be averaging: a peer that tears down first aborts it (gloo)
         torch.distributed.destroy_process_group()
     return summary
 
