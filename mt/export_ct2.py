@@ -26,8 +26,8 @@ from mt import checkpoint as ckpt
 from mt import config as config_mod
 from mt.errors import MTError
 from mt.search import length_penalty, max_lengths
-from mt.text import Pipeline, balance_brackets, detokenize_ja
-from mt.translate import Output
+from mt.text import Pipeline
+from mt.translate import Output, target_output
 from mt.translate import source_tokens as text_tokens  # raw text → tokens, as the PyTorch translator
 from mt.vocab import EOS, SPECIALS, UNK, Vocab
 
@@ -255,8 +255,7 @@ class CT2Translator:
         return out
 
     def output(self, tokens: list[str], score: float) -> Output:
-        words = balance_brackets(self.tgt_pipe.words(tokens))
-        return Output(detokenize_ja(words), " ".join(words), score)
+        return target_output(tokens, self.tgt_pipe, score)
 
 
 def bench_ct2(model_dir: Path | str, sources: list[str], beam: int, repeats: int = 3,

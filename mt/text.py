@@ -106,10 +106,9 @@ _SPELLINGS = [  # British → American, tried only on words a vocabulary lacks
     (re.compile(r"ll(ed|ing|er|ers)$"), r"l\1"),  # cancelled, travelling
     (re.compile(r"tre(s?)$"), r"ter\1"),  # centre, theatre
     (re.compile(r"ogue(s?)$"), r"og\1"),  # catalogue
-    (re.compile(r"^(grey|programme|tyre|cheque|mum|maths|jewellery|aluminium)$"),
-     lambda m: {"grey": "gray", "programme": "program", "tyre": "tire", "cheque": "check", "mum": "mom",
-                "maths": "math", "jewellery": "jewelry", "aluminium": "aluminum"}[m.group(1)]),
 ]
+_SPELLING_WORDS = {"grey": "gray", "programme": "program", "tyre": "tire", "cheque": "check", "mum": "mom",
+                   "maths": "math", "jewellery": "jewelry", "aluminium": "aluminum"}
 
 
 def known_spelling(word: str, known) -> str:
@@ -119,11 +118,8 @@ def known_spelling(word: str, known) -> str:
     the other variety's spellings into <unk>: cancelled, favourite, centre."""
     if word in known:
         return word
-    for pattern, repl in _SPELLINGS:
-        candidate = pattern.sub(repl, word)
-        if candidate != word and candidate in known:
-            return candidate
-    return word
+    candidates = [_SPELLING_WORDS.get(word, word)] + [pattern.sub(repl, word) for pattern, repl in _SPELLINGS]
+    return next((c for c in candidates if c != word and c in known), word)
 
 
 _CLOSING = {"」": "「", "』": "『", "）": "（", ")": "("}

@@ -31,6 +31,12 @@ def source_tokens(text: str, src_pipe: Pipeline, src_vocab: Vocab) -> list[str]:
     return tokens
 
 
+def target_output(tokens: list[str], tgt_pipe: Pipeline, score: float) -> Output:
+    """Output tokens → words (unpartnered brackets dropped) → natural text. Shared by both translators."""
+    words = balance_brackets(tgt_pipe.words(tokens))
+    return Output(detokenize_ja(words), " ".join(words), score)
+
+
 class Translator:
     """Holds a model with its pipelines and vocabularies; decodes batches of sentences."""
 
@@ -68,8 +74,7 @@ class Translator:
         tokens = self.tgt_vocab.decode(hyp.tokens)
         if copies:
             tokens = [c or w for w, c in zip(tokens, copies)]
-        words = balance_brackets(self.tgt_pipe.words(tokens))
-        return Output(detokenize_ja(words), " ".join(words), hyp.score)
+        return target_output(tokens, self.tgt_pipe, hyp.score)
 
     @torch.no_grad()
     def translate_ids(self, sources: list[list[int]], beam: int | None = None,
