@@ -25,6 +25,18 @@ FORMAT = "mt-checkpoint"
 VERSION = 1
 
 
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files of checkpoint writes that a killed process never finished.
+
+    `save` writes `<name>.safetensors<random>.tmp` and renames it; after SIGKILL or a power cut the
+    temporary file stays behind (the checkpoint it was replacing is intact). Called on resume.
+    """
+    stale = sorted(folder.glob("*.safetensors*.tmp"))
+    for p in stale:
+        p.unlink()
+    return stale
+
+
 def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Atomically write tensors + JSON metadata; tensors sharing storage are stored once."""
     stored, tied, seen = {}, {}, {}

@@ -95,6 +95,8 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     optimizer = make_optimizer(model, cfg.train)
     state = TrainState()
     if resume:
+        if dist.main and (stale := ckpt.remove_stale_temps(run)):
+            log(f"removed {len(stale)} unfinished checkpoint write(s) of a killed run: {', '.join(p.name for p in stale)}")
         state = restore_training(run / "last.safetensors", model, optimizer, dev)
         log(f"resumed {run.name} at epoch {state.epoch}, batch {state.batch_in_epoch}, step {state.step}")
     elif dist.main:
