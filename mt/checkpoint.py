@@ -23,6 +23,7 @@ from mt.model import build_model
 
 FORMAT = "mt-checkpoint"
 VERSION = 1
+TEMP_SUFFIX = ".tmp"  # `save` writes <name><random>.tmp, then renames it
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:
@@ -31,7 +32,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     `save` writes `<name>.safetensors<random>.tmp` and renames it; after SIGKILL or a power cut the
     temporary file stays behind (the checkpoint it was replacing is intact). Called on resume.
     """
-    stale = sorted(folder.glob("*.safetensors*.tmp"))
+    stale = sorted(folder.glob(f"*.safetensors*{TEMP_SUFFIX}"))
     for p in stale:
         p.unlink()
     return stale
@@ -50,7 +51,7 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
         stored[name] = t.detach().cpu().contiguous()
     meta = {"format": FORMAT, "version": VERSION, **meta, "tied": tied}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
         save_file(stored, tmp, metadata={"mt": json.dumps(meta, ensure_ascii=False)})

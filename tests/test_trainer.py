@@ -66,8 +66,8 @@ def test_sigkill_mid_epoch_leaves_checkpoint_resumable():
     assert (run / "last.safetensors").exists()
     # a kill during a checkpoint write leaves its temporary file (never the checkpoint half-written);
     # the resume removes it
-    for p in (run / "interrupted-write.safetensors", run / "last.safetensors"):
-        (run / f"{p.name}x1y2z3.tmp").write_bytes(b"partial")
+    for name in ("last.safetensorsx1y2z3.tmp", "epoch-9.safetensorsq7w8e9.tmp"):
+        (run / name).write_bytes(b"partial")
     assert main(["train", "--resume", str(run), "--epochs", "4"]) == 0
     assert not list(run.glob("*.tmp"))
     epochs = [json.loads(x).get("epoch") for x in (run / "metrics.jsonl").read_text().splitlines()]
