@@ -257,12 +257,17 @@ def _evaluate(model, translator: Translator, dev_data, dev_refs: list[str], toke
             nll += F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.view(-1),
                                    ignore_index=PAD, reduction="sum").item()
             n_tok += batch.n_tokens
-    sources = [dev_data.src[dev_data.src_off[i]: dev_data.src_off[i + 1]].tolist() for i in range(len(dev_data))]
-    hyps = [translator.output(h[0]) for h in translator.translate_ids(sources, beam=cfg.train.dev_beam)]
-    scores = _score(hyps, dev_refs, tokenized)
+    scores = _decode_dev(translator, dev_data, dev_refs, tokenized, cfg.train.dev_beam)
     model.train()
     return {"dev_loss": round(nll / max(n_tok, 1), 4), "dev_bleu": round(scores["bleu"], 2),
             "dev_chrf": round(scores["chrf"], 2)}
+
+
+def _decode_dev(translator: Translator, dev_data, dev_refs: list[str], tokenized: bool, beam: int) -> dict:
+    """Decode the dev set with `beam` (and the translator's α) and score it: {bleu, chrf}."""
+    sources = [dev_data.src[dev_data.src_off[i]: dev_data.src_off[i + 1]].tolist() for i in range(len(dev_data))]
+    hyps = [translator.output(h[0]) for h in translator.translate_ids(sources, beam=beam)]
+    return _score(hyps, dev_refs, tokenized)
 
 
 def _score(hyps, refs: list[str], tokenized: bool) -> dict:
@@ -310,7 +315,10 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model, tokenized: boo
 
 def _average_and_choose(run: Path, cfg: Config, translator: Translator, model, dev_data, dev_refs,
                         tokenized: bool, dev, meta_base: dict, log) -> dict:
-    """Average the last k epoch checkpoints; `final` = the better of best and averaged on dev BLEU."""
+    """Average the last k epoch checkpoints; `final` = the better of best and averaged on dev BLEU, decoded
+    as `mt translate` will decode it (decode.beam, decode.alpha). The best epoch was picked by the cheaper
+    per-epoch dev decode (train.dev_beam); at the end, beam search with the run's length penalty can rank
+    the two the other way round (the default Transformer: README, Results, footnote ¹)."""
     epochs = sorted(int(p.stem.split("-")[1]) for p in run.glob("epoch-*.safetensors"))[-cfg.train.average_last:]
     if len(epochs) < 2:
         return {}
@@ -319,13 +327,24 @@ def _average_and_choose(run: Path, cfg: Config, translator: Translator, model, d
     scores = _evaluate(model, translator, dev_data, dev_refs, tokenized, cfg, dev)
     ckpt.save(run / "averaged.safetensors", {f"model.{k}": v for k, v in weights.items()},
               {**meta_base, "averaged_epochs": epochs})
-    _, best_meta = ckpt.load(run / "best.safetensors")
+    best_tensors, best_meta = ckpt.load(run / "best.safetensors")
     best_bleu = best_meta["trainer"]["best_bleu"]
-    chosen = "averaged" if scores["dev_bleu"] >= best_bleu else "best"
+    found = {"averaged": scores["dev_bleu"], "best": best_bleu}
+    how = "greedy" if cfg.train.dev_beam == 1 else f"beam {cfg.train.dev_beam}"
+    if cfg.decode.beam != cfg.train.dev_beam:
+        how = f"beam {cfg.decode.beam}, α {cfg.decode.alpha}"
+        model.eval()
+        found["averaged"] = round(_decode_dev(translator, dev_data, dev_refs, tokenized, cfg.decode.beam)["bleu"], 2)
+        model.load_state_dict(ckpt.prefixed(best_tensors, "model."))
+        found["best"] = round(_decode_dev(translator, dev_data, dev_refs, tokenized, cfg.decode.beam)["bleu"], 2)
+        model.train()
+    chosen = "averaged" if found["averaged"] >= found["best"] else "best"
     tmp = run / "final.safetensors.tmp"
     shutil.copyfile(run / f"{chosen}.safetensors", tmp)
     os.replace(tmp, run / "final.safetensors")
     log(f"averaged epochs {epochs[0]}-{epochs[-1]}: dev BLEU {scores['dev_bleu']:.2f} "
-        f"(best single {best_bleu:.2f}); final = {chosen}")
-    return {"averaged_epochs": epochs, "averaged_dev_bleu": scores["dev_bleu"], "final": chosen}
+        f"(best single {best_bleu:.2f}); {how}: averaged {found['averaged']:.2f}, best {found['best']:.2f}; "
+        f"final = {chosen}")
+    return {"averaged_epochs": epochs, "averaged_dev_bleu": scores["dev_bleu"], "final": chosen,
+            "final_chosen_by": how, "final_dev_bleu": found}
 

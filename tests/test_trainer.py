@@ -213,3 +213,21 @@ def test_plateau_needs_valid_factor_and_patience():
     assert learning_rate(5, TrainConfig(lr=1e-3, schedule="plateau", warmup_steps=0), decays=2) == pytest.approx(2.5e-4)
     with pytest.raises(MTError, match="decay_patience"):
         learning_rate(5, TrainConfig(schedule="plateau", decay_patience=0))
+
+
+def test_final_is_the_better_of_best_and_averaged_as_translate_decodes(capsys):
+    """Per-epoch dev BLEU is greedy; `final` is chosen with the run's own beam and α, and the dev BLEU
+    recorded for it is what `mt evaluate` measures on final.safetensors."""
+    run = train_tiny("transformer", "choose-final", epochs=5, extra=["train.average_last=3", "decode.alpha=1.0"])
+    summary = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["summary"]
+    assert summary["final_chosen_by"] == "beam 3, α 1.0"
+    found, chosen = summary["final_dev_bleu"], summary["final"]
+    other = "best" if chosen == "averaged" else "averaged"
+    assert found[chosen] >= found[other]
+    assert (run / "final.safetensors").read_bytes() == (run / f"{chosen}.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "final.safetensors"), "--split", "dev"]) == 0
+    out = capsys.readouterr().out
+    # `sample` is raw text: its dev BLEU is ja-mecab on detokenized text
+    scored = {x[:x.index(")") + 1]: float(x.split()[2]) for x in out.splitlines() if x.startswith("BLEU (")}
+    assert scored["BLEU (ja-mecab)"] == pytest.approx(found[chosen], abs=0.01)
