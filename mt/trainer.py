@@ -330,9 +330,8 @@ def _average_and_choose(run: Path, cfg: Config, translator: Translator, model, d
     best_tensors, best_meta = ckpt.load(run / "best.safetensors")
     best_bleu = best_meta["trainer"]["best_bleu"]
     found = {"averaged": scores["dev_bleu"], "best": best_bleu}
-    how = "greedy" if cfg.train.dev_beam == 1 else f"beam {cfg.train.dev_beam}"
-    if cfg.decode.beam != cfg.train.dev_beam:
-        how = f"beam {cfg.decode.beam}, α {cfg.decode.alpha}"
+    how = f"beam {cfg.decode.beam}, α {cfg.decode.alpha}"
+    if cfg.decode.beam != cfg.train.dev_beam:  # else the per-epoch scores already are these
         model.eval()
         found["averaged"] = round(_decode_dev(translator, dev_data, dev_refs, tokenized, cfg.decode.beam)["bleu"], 2)
         model.load_state_dict(ckpt.prefixed(best_tensors, "model."))

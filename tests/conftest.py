@@ -49,10 +49,10 @@ def tiny_sets(kind: str) -> list[str]:
             if k != "type"]
 
 
-def train_tiny(kind: str, name: str, epochs: int = 8, extra: list[str] = ()) -> Path:
+def train_tiny(kind: str, name: str, epochs: int = 8, extra: list[str] = (), device: str = "cpu") -> Path:
     """Train a tiny model on the sample corpus through the CLI; returns the run folder."""
     args = ["train", "--model", kind, "--corpus", "sample", "--name", name, "--epochs", str(epochs),
-            "--config", str(ROOT / "tests" / "tiny.toml")]
+            "--config", str(ROOT / "tests" / "tiny.toml"), "--device", device]
     for s in [*tiny_sets(kind), *extra]:
         args += ["--set", s]
     assert main(args) == 0

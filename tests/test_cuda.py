@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +15,9 @@ import torch
 from mt.cli import main
 from mt.model import build_model
 from mt.search import beam_search, greedy, max_lengths
-from tests.conftest import ROOT, tiny_sets
+from tests.conftest import train_tiny
 from tests.test_models import CONFIGS, V_SRC, V_TGT, _batch
+from tests.test_trainer import _weights
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -55,27 +54,12 @@ def test_forward_and_search_match_cpu(name):
         assert [h.score for h in n_got] == pytest.approx([h.score for h in n_want], abs=1e-4)
 
 
-def _train(kind: str, name: str, epochs: int, extra: list[str] = ()) -> Path:
-    args = ["train", "--model", kind, "--corpus", "sample", "--name", name, "--epochs", str(epochs),
-            "--config", str(ROOT / "tests" / "tiny.toml"), "--device", "cuda"]
-    for s in [*tiny_sets(kind), *extra]:
-        args += ["--set", s]
-    assert main(args) == 0
-    return Path(os.environ["MT_RUNS_DIR"]) / name
-
-
-def _weights(path: Path) -> dict[str, torch.Tensor]:
-    from mt import checkpoint as ckpt
-
-    return ckpt.prefixed(ckpt.load(path)[0], "model.")
-
-
 def test_resume_on_cuda_continues_the_same_run():
     """2 epochs straight ≈ 1 epoch, resume, 1 more (dropout on: the CUDA RNG state must come back).
     Not bit-exact: some CUDA backward kernels add in a nondeterministic order."""
     extra = ["model.dropout=0.2", 'train.precision="fp32"']
-    straight = _train("transformer", "cuda-straight", 2, extra)
-    half = _train("transformer", "cuda-half", 1, extra)
+    straight = train_tiny("transformer", "cuda-straight", 2, extra, device="cuda")
+    half = train_tiny("transformer", "cuda-half", 1, extra, device="cuda")
     assert main(["train", "--resume", str(half), "--epochs", "2", "--device", "cuda"]) == 0
     a, b = _weights(straight / "last.safetensors"), _weights(half / "last.safetensors")
     assert a.keys() == b.keys()
@@ -87,7 +71,7 @@ def test_resume_on_cuda_continues_the_same_run():
 def test_bf16_training_on_cuda_then_cpu_inference(kind, capsys):
     """precision = auto trains in bf16 on a GPU; the checkpoint is device-free: it loads and
     translates on the CPU, and `mt evaluate --device cuda` scores it."""
-    run = _train(kind, f"cuda-{kind}", 6, ['train.precision="auto"'])
+    run = train_tiny(kind, f"cuda-{kind}", 6, ['train.precision="auto"'], device="cuda")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     losses = [r["train_loss"] for r in rows if "train_loss" in r]
     assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
