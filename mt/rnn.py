@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from mt.errors import MTError
 from mt.masks import padding_mask
 from mt.vocab import PAD
 
@@ -35,7 +36,7 @@ class RNNConfig:
 
 def _rnn(cfg: RNNConfig, input_size: int, hidden: int, bidirectional: bool) -> nn.RNNBase:
     if cfg.cell not in ("gru", "lstm"):
-        raise ValueError(f"model.cell must be gru or lstm, got {cfg.cell!r}")
+        raise MTError(f"model.cell must be gru or lstm, got {cfg.cell!r}")
     cls = nn.GRU if cfg.cell == "gru" else nn.LSTM
     return cls(input_size, hidden, cfg.n_layers, batch_first=True, bidirectional=bidirectional,
                dropout=cfg.dropout if cfg.n_layers > 1 else 0.0)
@@ -85,7 +86,10 @@ class RNNSeq2Seq(nn.Module):
     def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int) -> None:
         super().__init__()
         if cfg.attention not in ("none", "bahdanau", "luong"):
-            raise ValueError(f"model.attention must be none, bahdanau or luong, got {cfg.attention!r}")
+            raise MTError(f"model.attention must be none, bahdanau or luong, got {cfg.attention!r}")
+        if cfg.tie_output and cfg.emb_size != cfg.hidden_size:
+            raise MTError(f"model.tie_output needs model.emb_size = model.hidden_size, got {cfg.emb_size} "
+                          f"and {cfg.hidden_size}")
         self.cfg = cfg
         H, E = cfg.hidden_size, cfg.emb_size
         self.src_embed = nn.Embedding(src_vocab, E, padding_idx=PAD)

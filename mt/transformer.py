@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mt.errors import MTError
 from mt.masks import causal_mask, padding_mask
 from mt.state import per_sentence
 from mt.vocab import PAD
@@ -217,6 +218,10 @@ class Transformer(nn.Module):
 
     def __init__(self, cfg: TransformerConfig, src_vocab: int, tgt_vocab: int) -> None:
         super().__init__()
+        if cfg.norm not in ("pre", "post"):
+            raise MTError(f"model.norm must be pre or post, got {cfg.norm!r}")
+        if cfg.d_model % cfg.n_heads:
+            raise MTError(f"model.d_model ({cfg.d_model}) must be divisible by model.n_heads ({cfg.n_heads})")
         self.cfg = cfg
         self.src_embed = nn.Embedding(src_vocab, cfg.d_model, padding_idx=PAD)
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.d_model, padding_idx=PAD)

@@ -20,7 +20,7 @@ TINY = {
     "transformer": {"type": "transformer", "d_model": 32, "n_heads": 2, "d_ff": 64,
                     "n_encoder_layers": 2, "n_decoder_layers": 2, "dropout": 0.0},
     "seq2seq": {"type": "seq2seq", "cell": "gru", "emb_size": 32, "hidden_size": 32, "n_layers": 1,
-                "bidirectional": True, "attention": "luong", "dropout": 0.0},
+                "bidirectional": True, "attention": "luong", "dropout": 0.0, "tie_output": True},
 }
 
 

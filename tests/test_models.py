@@ -20,7 +20,8 @@ CONFIGS = {
     "transformer-post": ("transformer", TransformerConfig(d_model=32, n_heads=4, d_ff=64, n_encoder_layers=2,
                                                           n_decoder_layers=2, dropout=0.0, norm="post",
                                                           tie_output=False)),
-    "rnn-luong": ("seq2seq", RNNConfig(cell="lstm", emb_size=16, hidden_size=32, n_layers=2, dropout=0.0)),
+    "rnn-luong": ("seq2seq", RNNConfig(cell="lstm", emb_size=32, hidden_size=32, n_layers=2, dropout=0.0,
+                                       tie_output=True)),  # the default's shape: tied, 2 layers
     "rnn-bahdanau": ("seq2seq", RNNConfig(cell="gru", emb_size=16, hidden_size=32, n_layers=1,
                                           attention="bahdanau", dropout=0.0)),
     "rnn-none": ("seq2seq", RNNConfig(cell="gru", emb_size=16, hidden_size=32, n_layers=1,

@@ -231,3 +231,20 @@ def test_final_is_the_better_of_best_and_averaged_as_translate_decodes(capsys):
     # `sample` is raw text: its dev BLEU is ja-mecab on detokenized text
     scored = {x[:x.index(")") + 1]: float(x.split()[2]) for x in out.splitlines() if x.startswith("BLEU (")}
     assert scored["BLEU (ja-mecab)"] == pytest.approx(found[chosen], abs=0.01)
+
+
+@pytest.mark.parametrize("kind, bad, field", [
+    ("seq2seq", "model.cell=\"rnn\"", "model.cell"),
+    ("seq2seq", "model.attention=\"dot\"", "model.attention"),
+    ("seq2seq", "model.hidden_size=48", "model.tie_output"),  # tied, but the embeddings are 32 wide
+    ("transformer", "model.n_heads=3", "model.n_heads"),
+    ("transformer", "model.norm=\"middle\"", "model.norm"),
+])
+def test_bad_model_settings_are_one_line_errors(capsys, kind, bad, field):
+    code = main(["train", "--model", kind, "--corpus", "sample", "--name", "bad-model", "--epochs", "1",
+                 "--config", str(ROOT / "tests" / "tiny.toml"), *sum((["--set", s] for s in tiny_sets(kind)), []),
+                 "--set", bad])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.startswith("mt: error:") and field in err and err.count("\n") == 1
+    assert "Traceback" not in err
