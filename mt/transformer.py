@@ -80,7 +80,6 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, dropout: float, self_attention: bool) -> None:
         super().__init__()
-        assert d_model % n_heads == 0, "d_model must be divisible by n_heads"
         self.n_heads, self.d_k, self.dropout = n_heads, d_model // n_heads, dropout
         if self_attention:
             self.qkv = nn.Linear(d_model, 3 * d_model)

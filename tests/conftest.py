@@ -49,13 +49,18 @@ def tiny_sets(kind: str) -> list[str]:
             if k != "type"]
 
 
-def train_tiny(kind: str, name: str, epochs: int = 8, extra: list[str] = (), device: str = "cpu") -> Path:
-    """Train a tiny model on the sample corpus through the CLI; returns the run folder."""
+def tiny_train_args(kind: str, name: str, epochs: int, extra: list[str] = (), device: str = "cpu") -> list[str]:
+    """`mt train` arguments for a tiny model on the sample corpus (extra: more --set overrides)."""
     args = ["train", "--model", kind, "--corpus", "sample", "--name", name, "--epochs", str(epochs),
             "--config", str(ROOT / "tests" / "tiny.toml"), "--device", device]
     for s in [*tiny_sets(kind), *extra]:
         args += ["--set", s]
-    assert main(args) == 0
+    return args
+
+
+def train_tiny(kind: str, name: str, epochs: int = 8, extra: list[str] = (), device: str = "cpu") -> Path:
+    """Train a tiny model on the sample corpus through the CLI; returns the run folder."""
+    assert main(tiny_train_args(kind, name, epochs, extra, device)) == 0
     return Path(os.environ["MT_RUNS_DIR"]) / name
 
 

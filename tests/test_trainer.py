@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from mt.cli import main
-from tests.conftest import ROOT, tiny_sets, train_tiny
+from tests.conftest import ROOT, tiny_train_args, train_tiny
 
 
 def _weights(path: Path) -> dict:
@@ -45,11 +45,7 @@ def test_resume_is_exact(tmp_path):
 
 
 def _train_cmd(name: str, epochs: int, extra: list[str] = ()) -> list[str]:
-    cmd = [sys.executable, "-m", "mt", "train", "--model", "transformer", "--corpus", "sample",
-           "--name", name, "--epochs", str(epochs), "--config", str(ROOT / "tests" / "tiny.toml")]
-    for s in [*tiny_sets("transformer"), *extra]:
-        cmd += ["--set", s]
-    return cmd
+    return [sys.executable, "-m", "mt", *tiny_train_args("transformer", name, epochs, extra)]
 
 
 def test_sigkill_mid_epoch_leaves_checkpoint_resumable():
@@ -89,9 +85,7 @@ def test_sigint_saves_and_stops_cleanly():
 
 
 def test_nan_loss_stops_with_message(capsys):
-    code = main(["train", "--model", "transformer", "--corpus", "sample", "--name", "nan", "--epochs", "3",
-                 "--config", str(ROOT / "tests" / "tiny.toml"), *sum((["--set", s] for s in tiny_sets("transformer")), []),
-                 "--set", "train.lr=1e30", "--set", "train.clip_grad=0"])
+    code = main(tiny_train_args("transformer", "nan", 3, ["train.lr=1e30", "train.clip_grad=0"]))
     err = capsys.readouterr().err
     assert code != 0
     assert "loss is" in err and "last good checkpoint" in err
@@ -241,9 +235,7 @@ def test_final_is_the_better_of_best_and_averaged_as_translate_decodes(capsys):
     ("transformer", "model.norm=\"middle\"", "model.norm"),
 ])
 def test_bad_model_settings_are_one_line_errors(capsys, kind, bad, field):
-    code = main(["train", "--model", kind, "--corpus", "sample", "--name", "bad-model", "--epochs", "1",
-                 "--config", str(ROOT / "tests" / "tiny.toml"), *sum((["--set", s] for s in tiny_sets(kind)), []),
-                 "--set", bad])
+    code = main(tiny_train_args(kind, "bad-model", 1, [bad]))
     err = capsys.readouterr().err
     assert code != 0
     assert err.startswith("mt: error:") and field in err and err.count("\n") == 1
