@@ -34,16 +34,7 @@ from mt.errors import MTError
 
 def load_config(model: str | None, config_file: str | None, sets: list[str], corpus: str | None) -> Config:
     """The config `mt train` would use: experiments/<model>.toml (or --config), then --corpus, --set."""
-    model = model or "transformer"
-    path = Path(config_file) if config_file else Path("experiments") / f"{model}.toml"
-    raw = config_mod.read_toml(path) if (config_file or path.exists()) else {}
-    raw = {k: dict(v) for k, v in raw.items()}
-    if corpus:
-        raw.setdefault("data", {})["corpus"] = corpus
-    if raw.get("model", {}).get("type", model) != model:
-        raise MTError(f"--model {model} but {path} configures a {raw['model']['type']}")
-    raw.setdefault("model", {})["type"] = model
-    return config_mod.build(raw, sets)
+    return config_mod.load(model, config_file, sets, {"data.corpus": corpus})
 
 
 def machine() -> dict:
@@ -102,14 +93,13 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
     from mt import corpora, data, memory
     from mt.model import build_model, count_parameters
     from mt.optim import make_optimizer, use_bf16
-    from mt.trainer import train_step
+    from mt.step import train_step
 
     torch.set_num_threads(threads)
     cfg = config_mod.build(raw)
     memory.limit_kernel_cache(cfg.train.kernel_cache)
     corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
-    if cfg.data.tgt_tokenizer == "auto":
-        cfg = replace(cfg, data=replace(cfg.data, tgt_tokenizer="space" if tokenized else "janome"))
+    cfg = replace(cfg, data=cfg.data.resolved(tokenized))
     prep = data.prepare(cfg.data, corpus_dir, lambda _msg: None)
     train = prep.split("train")
     batches = data.make_batches(train.src_lens, train.tgt_lens, cfg.train.batch_tokens, cfg.train.seed,

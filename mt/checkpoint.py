@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mt import config as config_mod
+from mt import files
 from mt.errors import MTError
 from mt.model import build_model
 
@@ -50,14 +51,17 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
             seen[key] = name
         stored[name] = t.detach().cpu().contiguous()
     meta = {"format": FORMAT, "version": VERSION, **meta, "tied": tied}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=TEMP_SUFFIX)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=TEMP_SUFFIX)
+        os.close(fd)
         save_file(stored, tmp, metadata={"mt": json.dumps(meta, ensure_ascii=False)})
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as e:  # no space, read-only folder, permission: the old file is intact
+        raise MTError(f"cannot write {path}: {files.cause(e)}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
 
 

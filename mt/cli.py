@@ -167,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a write that no library call turned into an MTError (e.g. stdout on a full disk)
+        where = e.filename or "the output"
+        print(f"mt: error: cannot write {where}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 def cmd_corpus(args) -> int:
@@ -177,42 +181,19 @@ def cmd_corpus(args) -> int:
         for spec in corpora.CORPORA.values():
             print(f"{spec.name:22s} {spec.description}")
         return 0
-    folder = corpora.fetch(args.name, args.mirror, args.force)
+    warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
+    folder = corpora.fetch(args.name, args.mirror, args.force, warn)
     corpora.validate(folder)
-    print(f"{args.name}: verified, ready in {folder}")
+    print(f"{args.name}: {corpora.verification_note(args.name)}; ready in {folder}")
     return 0
 
 
 def cmd_train(args) -> int:
-    from mt import config, experiments, trainer
+    from mt import trainer
 
-    if args.resume:
-        run = experiments.find_run(args.resume)
-        # a resumed run may be extended (--epochs, --set train.max_minutes=…); the change is saved
-        cfg = config.build(config.read_toml(run / "config.toml"),
-                           ([f"train.epochs={args.epochs}"] if args.epochs else []) + args.set)
-        (run / "config.toml").write_text(config.to_toml(cfg), encoding="utf-8")
-    else:
-        model = args.model or "transformer"
-        path = Path(args.config) if args.config else Path("experiments") / f"{model}.toml"
-        raw = config.read_toml(path) if (args.config or path.exists()) else {}
-        raw = {k: dict(v) for k, v in raw.items()}
-        for flag, key in (("corpus", "data.corpus"), ("epochs", "train.epochs"),
-                          ("limit", "data.limit"), ("seed", "train.seed")):
-            value = getattr(args, flag)
-            if value is not None:
-                section, name = key.split(".")
-                raw.setdefault(section, {})[name] = value
-        if args.model:
-            raw.setdefault("model", {})
-            if raw["model"].get("type", args.model) != args.model:
-                raise MTError(f"--model {args.model} but {path} configures a {raw['model']['type']}")
-            raw["model"]["type"] = args.model
-        cfg = config.build(raw, args.set)
-        name = args.name or f"{cfg.model_type}-{Path(cfg.data.corpus).name}"
-        run = experiments.runs_root() / name
+    flags = {"data.corpus": args.corpus, "train.epochs": args.epochs, "data.limit": args.limit, "train.seed": args.seed}
     log = lambda msg: print(msg, flush=True)  # noqa: E731
-    summary = trainer.train(cfg, run, args.device, resume=bool(args.resume), log=log)
+    run, summary = trainer.start(args.model, args.config, flags, args.set, args.name, args.resume, args.device, log)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"done ({summary['stopped']}): best dev BLEU {summary['best_dev_bleu']:.2f} at epoch "
               f"{summary['best_epoch']}; run folder {run}")
@@ -321,18 +302,10 @@ def cmd_compare(args) -> int:
 
 
 def cmd_average(args) -> int:
-    from mt import checkpoint as ckpt
     from mt import experiments
-    from mt.train_state import average_checkpoints
+    from mt.train_state import average_run
 
-    run = experiments.find_run(args.run)
-    epochs = sorted(int(p.stem.split("-")[1]) for p in run.glob("epoch-*.safetensors"))[-args.last:]
-    if not epochs:
-        raise MTError(f"run {run} has no epoch checkpoints to average")
-    weights, meta = average_checkpoints([run / f"epoch-{e}.safetensors" for e in epochs])
-    out = Path(args.out) if args.out else run / "averaged.safetensors"
-    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "tied")}
-    ckpt.save(out, {f"model.{k}": v for k, v in weights.items()}, {**meta, "averaged_epochs": epochs})
+    out, epochs = average_run(experiments.find_run(args.run), args.last, Path(args.out) if args.out else None)
     print(f"averaged epochs {epochs} into {out}")
     return 0
 

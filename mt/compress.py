@@ -288,7 +288,7 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
     optimiser warming up over the first 10 % of steps to a constant lr, re-applying the masks after each step."""
     from mt import corpora, data
     from mt.optim import make_optimizer
-    from mt.trainer import train_step
+    from mt.step import train_step
 
     corpus_dir, _ = corpora.resolve(cfg.data.corpus)
     prep = data.prepare(cfg.data, corpus_dir, log)

@@ -10,11 +10,13 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mt.errors import MTError
+from mt.model import config_class  # model.py is the one place that knows the families
 
 
 @dataclass(frozen=True)
@@ -22,15 +24,25 @@ class DataConfig:
     """Which corpus, how each side is tokenized, how the vocabularies are built."""
 
     corpus: str = "small_parallel_enja"
-    src_tokenizer: str = "en"  # en (normalizer; idempotent on pre-tokenized English) | space
-    tgt_tokenizer: str = "auto"  # auto (space if the corpus is tokenized, else janome) | space | janome | none
-    subword: str = "none"  # none | unigram | bpe (sentencepiece, trained on train split)
+    src_tokenizer: Literal["en", "space"] = "en"  # en: the normalizer (idempotent on pre-tokenized English)
+    tgt_tokenizer: Literal["auto", "space", "janome", "none"] = "auto"  # auto: space if the corpus is tokenized, else janome
+    subword: Literal["none", "unigram", "bpe"] = "none"  # sentencepiece, trained on the train split
     src_subword_vocab: int = 8000
     tgt_subword_vocab: int = 8000
     min_count: int = 2
     max_size: int = 0  # 0 = no limit
     max_len: int = 60  # training pairs longer than this (tokens, either side) are dropped
     limit: int = 0  # use only the first N training pairs (0 = all)
+
+    def __post_init__(self) -> None:
+        if self.tgt_tokenizer == "none" and self.subword == "none":
+            raise MTError("config data.tgt_tokenizer = 'none' needs data.subword = 'unigram' or 'bpe'")
+
+    def resolved(self, tokenized: bool) -> DataConfig:
+        """`tgt_tokenizer = "auto"` made concrete for a corpus: space if it is pre-tokenized, else janome."""
+        if self.tgt_tokenizer != "auto":
+            return self
+        return dataclasses.replace(self, tgt_tokenizer="space" if tokenized else "janome")
 
 
 @dataclass(frozen=True)
@@ -40,12 +52,12 @@ class TrainConfig:
     epochs: int = 30
     batch_tokens: int = 4096
     micro_batches: int = 1  # forward/backward each batch in this many row chunks: same update, less memory
-    optimizer: str = "adamw"  # adam | adamw
+    optimizer: Literal["adam", "adamw"] = "adamw"
     lr: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-9
     weight_decay: float = 0.0
-    schedule: str = "inverse_sqrt"  # inverse_sqrt | cosine | constant | plateau
+    schedule: Literal["inverse_sqrt", "cosine", "constant", "plateau"] = "inverse_sqrt"
     warmup_steps: int = 1000
     decay_steps: int = 0  # cosine: lr reaches 0 here (0 = epochs × steps per epoch, re-planned on resume)
     decay_factor: float = 0.5  # plateau: lr × this when dev BLEU has not improved for decay_patience epochs
@@ -56,7 +68,7 @@ class TrainConfig:
     average_last: int = 0  # after training, average the last k epoch checkpoints into `averaged`
     keep_epochs: int = 5  # epoch checkpoints kept on disk (for averaging)
     seed: int = 42
-    precision: str = "auto"  # auto (bf16 autocast on CUDA devices that support it, else fp32) | fp32 | bf16
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA devices that support it, else fp32
     save_every_steps: int = 0  # also save `last` every N steps mid-epoch (0 = epoch ends only)
     dev_beam: int = 1  # beam used to decode dev for BLEU each epoch
     max_minutes: float = 0.0  # stop after this much training time (0 = no limit)
@@ -65,13 +77,18 @@ class TrainConfig:
     kernel_cache: int = 16  # CPU bf16: shapes kept in ideep/oneDNN kernel caches (0 = libraries default, 1024; mt/memory.py)
     trim_memory_every: int = 0  # return freed heap to the OS every N steps (glibc malloc_trim): lower RSS, slower
 
+    def __post_init__(self) -> None:
+        if self.schedule == "plateau" and not (0 < self.decay_factor <= 1 and self.decay_patience >= 1):
+            raise MTError(f"config train.decay_factor must be in (0, 1] and train.decay_patience ≥ 1 for the plateau "
+                          f"schedule, got {self.decay_factor} and {self.decay_patience}")
+
 
 @dataclass(frozen=True)
 class DecodeConfig:
     """Search settings for translate/evaluate."""
 
     beam: int = 5
-    length_penalty: str = "wu"  # wu: ((5+len)/6)^alpha (Wu et al. 2016) | length: len^alpha
+    length_penalty: Literal["wu", "length"] = "wu"  # wu: ((5+len)/6)^alpha (Wu et al. 2016); length: len^alpha
     alpha: float = 0.6
     max_len_a: float = 1.5  # max output length = a * source length + b
     max_len_b: int = 10
@@ -108,6 +125,11 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise MTError(f"config {where}: expected a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+    if origin is Literal:
+        if value not in typing.get_args(typ):
+            raise MTError(f"config {where}: {value!r} is not a valid value; valid: "
+                          f"{', '.join(str(a) for a in typing.get_args(typ))}")
+        return value
     if origin in (typing.Union, types.UnionType):
         return value
     if typ is bool:
@@ -160,8 +182,6 @@ def read_toml(path: Path) -> dict:
 
 def build(raw: dict, overrides: list[str] = (), model_type: str | None = None) -> Config:
     """Validate a raw dict (from TOML) plus --set overrides into a Config."""
-    from mt.model import config_class  # model.py is the one place that knows the families
-
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     for text in overrides:
         section, name, value = parse_override(text)
@@ -180,6 +200,28 @@ def build(raw: dict, overrides: list[str] = (), model_type: str | None = None) -
         train=from_dict(TrainConfig, raw.get("train", {}), "train"),
         decode=from_dict(DecodeConfig, raw.get("decode", {}), "decode"),
     )
+
+
+def load(model: str | None = None, path: str | Path | None = None, sets: Sequence[str] = (),
+         flags: dict[str, Any] | None = None, base: dict | None = None) -> Config:
+    """The one config loader (train, bench, distill): experiments/<model>.toml or `path`, then `flags`, then --set.
+
+    `flags` maps "section.key" to a value given by its own command-line flag (None = not given);
+    `base` gives sections that the file's own values extend (distill: the teacher's [data])."""
+    file = Path(path) if path else Path("experiments") / f"{model or 'transformer'}.toml"
+    raw = read_toml(file) if (path or file.exists()) else {}
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for section, values in (base or {}).items():
+        raw[section] = {**values, **raw.get(section, {})}
+    kind = raw.get("model", {}).get("type", model or "transformer")
+    if model and kind != model:
+        raise MTError(f"--model {model} but {file} configures a {kind}")
+    raw.setdefault("model", {})["type"] = kind
+    for key, value in (flags or {}).items():
+        if value is not None:
+            section, name = key.split(".")
+            raw.setdefault(section, {})[name] = value
+    return build(raw, sets)
 
 
 def to_toml(cfg: Config) -> str:

@@ -12,11 +12,12 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mt import files
 from mt.errors import MTError
 
 SPLITS = ("train", "dev", "test")
@@ -67,13 +68,15 @@ CORPORA: dict[str, CorpusSpec] = {
 @contextmanager
 def atomic_folder(folder: Path) -> Iterator[Path]:
     """Build a folder in a temp sibling; it replaces `folder` only if the block succeeds."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
+    with files.writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
     try:
-        yield tmp
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        with files.writing(folder):
+            yield tmp
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -94,25 +97,31 @@ def sha256_file(path: Path) -> str:
 
 def _atomic_copy(read, dest: Path, expected: str, source: str) -> None:
     """Stream `read` into dest via a temp file; keep it only if the SHA256 matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
+    tmp = None
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
-            for block in iter(lambda: read(1 << 20), b""):
-                h.update(block)
-                out.write(block)
+        with files.writing(dest):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
+            with os.fdopen(fd, "wb") as out:
+                for block in iter(lambda: read(1 << 20), b""):
+                    h.update(block)
+                    out.write(block)
         if h.hexdigest() != expected:
             raise MTError(f"checksum mismatch for {source}: got {h.hexdigest()[:16]}…, "
                           f"expected {expected[:16]}…")
-        os.replace(tmp, dest)
+        with files.writing(dest):
+            os.replace(tmp, dest)
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def fetch(name: str, mirror: str | None = None, force: bool = False) -> Path:
-    """Make a registered corpus available in the cache and return its split folder."""
+def fetch(name: str, mirror: str | None = None, force: bool = False, log: Callable[[str], None] | None = None) -> Path:
+    """Make a registered corpus available in the cache and return its split folder.
+
+    Every cached file is checked against its SHA256 each time (a few MB: well under a second); a file that
+    does not match (edited, truncated) is said so through `log` and fetched again."""
     if name == "sample":
         return _split_cached(SAMPLE_TSV, held_out=10)
     if name not in CORPORA:
@@ -120,30 +129,70 @@ def fetch(name: str, mirror: str | None = None, force: bool = False) -> Path:
     spec = CORPORA[name]
     raw_dir = cache_root() / "corpora" / name
     mirror = mirror or os.environ.get("MT_CORPUS_MIRROR")
+    refetched = False
     for file, digest in spec.sha256.items():
         dest = raw_dir / file
         if dest.exists() and not force:
-            continue
-        if mirror:
-            src = Path(mirror) / name / file
-            if not src.exists():
-                raise MTError(f"mirror file not found: {src}")
-            with open(src, "rb") as f:
-                _atomic_copy(f.read, dest, digest, str(src))
-        else:
-            url = spec.url.format(file=file)
-            try:
-                with urllib.request.urlopen(url, timeout=60) as resp:
-                    _atomic_copy(resp.read, dest, digest, url)
-            except OSError as e:
-                raise MTError(f"download failed for {url}: {e} "
-                              f"(set MT_CORPUS_MIRROR=DIR or --mirror DIR to copy from a mirror)") from None
+            if sha256_file(dest) == digest:
+                continue
+            if log:
+                log(f"{dest}: SHA256 mismatch in the cache (changed since it was fetched): fetching it again")
+        _fetch_file(spec, file, digest, dest, mirror)
+        refetched = True
     if spec.tsv:
         split_dir = raw_dir / "split"
-        if force or not all((split_dir / f"{s}.{side}").exists() for s in SPLITS for side in SIDES):
+        if force or refetched or not _split_intact(split_dir):
+            if log and (split_dir / SUMS).exists() and not refetched:
+                log(f"{split_dir}: split files changed since they were written: splitting {spec.tsv} again")
             split_tsv(raw_dir / spec.tsv, split_dir)
+            _write_split_sums(split_dir)
         return split_dir
     return raw_dir
+
+
+def verification_note(name: str) -> str:
+    """What `fetch` checked for corpus `name`, in words for the user."""
+    if name == "sample":
+        return f"split from {SAMPLE_TSV.name}, shipped with mt (no checksum)"
+    files = ", ".join(CORPORA[name].sha256)
+    return f"SHA256 of {files} verified" + (", splits checked" if CORPORA[name].tsv else "")
+
+
+def _fetch_file(spec: CorpusSpec, file: str, digest: str, dest: Path, mirror: str | None) -> None:
+    """One corpus file from the mirror folder, else from its URL, into the cache (checked, atomic)."""
+    if mirror:
+        src = Path(mirror) / spec.name / file
+        if not src.exists():
+            raise MTError(f"mirror file not found: {src}")
+        with open(src, "rb") as f:
+            _atomic_copy(f.read, dest, digest, str(src))
+        return
+    url = spec.url.format(file=file)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            _atomic_copy(resp.read, dest, digest, url)
+    except OSError as e:
+        raise MTError(f"download failed for {url}: {e} "
+                      f"(set MT_CORPUS_MIRROR=DIR or --mirror DIR to copy from a mirror)") from None
+
+
+SUMS = "SHA256SUMS"  # a split folder's own checksums, written when it is made
+
+
+def _write_split_sums(folder: Path) -> None:
+    sums = "".join(f"{sha256_file(folder / f'{s}.{side}')}  {s}.{side}\n" for s in SPLITS for side in SIDES)
+    files.write_text(folder / SUMS, sums)
+
+
+def _split_intact(folder: Path) -> bool:
+    """Does the split folder hold every file, each as it was written?"""
+    if not (folder / SUMS).exists():
+        return False
+    for line in (folder / SUMS).read_text().splitlines():
+        digest, name = line.split()
+        if not (folder / name).exists() or sha256_file(folder / name) != digest:
+            return False
+    return True
 
 
 def list_names() -> list[str]:
@@ -160,7 +209,7 @@ def split_of(english: str, held_out: int = 2) -> str:
 def split_tsv(tsv: Path, out_dir: Path, held_out: int = 2) -> None:
     """Write {train,dev,test}.{en,ja} from an English<TAB>Japanese file (atomic per folder)."""
     with atomic_folder(out_dir) as tmp_dir, ExitStack() as stack:
-        files = {(s, side): stack.enter_context(open(tmp_dir / f"{s}.{side}", "w", encoding="utf-8"))
+        outs = {(s, side): stack.enter_context(open(tmp_dir / f"{s}.{side}", "w", encoding="utf-8"))
                  for s in SPLITS for side in SIDES}
         with open(tsv, "rb") as f:
             for n, raw in enumerate(f, 1):
@@ -172,8 +221,8 @@ def split_tsv(tsv: Path, out_dir: Path, held_out: int = 2) -> None:
                     raise MTError(f"{tsv}:{n}: expected English<TAB>Japanese, found no tab")
                 en, ja = cols[0].strip(), cols[1].strip()
                 s = split_of(en, held_out)
-                files[(s, "en")].write(en + "\n")
-                files[(s, "ja")].write(ja + "\n")
+                outs[(s, "en")].write(en + "\n")
+                outs[(s, "ja")].write(ja + "\n")
 
 
 def decode_line(raw: bytes, path: Path, lineno: int) -> str:
@@ -211,7 +260,7 @@ def _split_cached(tsv: Path, held_out: int = 2) -> Path:
     if not (folder / "STAMP").exists() or (folder / "STAMP").read_text() != stamp:
         folder.parent.mkdir(parents=True, exist_ok=True)
         split_tsv(tsv, folder, held_out)
-        (folder / "STAMP").write_text(stamp)
+        files.write_text(folder / "STAMP", stamp)
     return folder
 
 

@@ -17,7 +17,6 @@ import torch
 
 from mt.config import DataConfig
 from mt.corpora import SPLITS, atomic_folder, cache_root, read_lines
-from mt.errors import MTError
 from mt.text import Pipeline, train_sentencepiece
 from mt.vocab import BOS, EOS, PAD, Vocab
 
@@ -114,10 +113,6 @@ def load_prepared(folder: Path, cfg: DataConfig, corpus_dir: Path) -> Prepared:
 
 
 def _prepare_into(cfg: DataConfig, corpus_dir: Path, out: Path) -> None:
-    if cfg.tgt_tokenizer == "none" and cfg.subword == "none":
-        raise MTError("data.tgt_tokenizer = 'none' needs data.subword = 'unigram' or 'bpe'")
-    if cfg.subword not in ("none", "unigram", "bpe"):
-        raise MTError(f"data.subword {cfg.subword!r}: valid values are none, unigram, bpe")
     pipes = {}
     for side, pre, lang, size in (("src", cfg.src_tokenizer, "en", cfg.src_subword_vocab),
                                   ("tgt", cfg.tgt_tokenizer, "ja", cfg.tgt_subword_vocab)):

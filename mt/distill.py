@@ -68,16 +68,8 @@ def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: s
 def student_config(teacher_cfg: Config, model_type: str, config_path: Path | None, sets: Sequence[str],
                    corpus: Path, epochs: int | None) -> Config:
     """The student's Config: its own [model]/[train]/[decode]; [data] as the teacher's unless set."""
-    path = config_path or Path("experiments") / f"{model_type}.toml"
-    raw = config_mod.read_toml(path) if (config_path or path.exists()) else {}
-    raw = {k: dict(v) for k, v in raw.items()}
-    if raw.get("model", {}).get("type", model_type) != model_type:
-        raise MTError(f"--model {model_type} but {path} configures a {raw['model']['type']}")
-    raw.setdefault("model", {})["type"] = model_type
-    raw["data"] = {**teacher_cfg.to_dict()["data"], **raw.get("data", {})}
-    if epochs is not None:
-        raw.setdefault("train", {})["epochs"] = epochs
-    cfg = config_mod.build(raw, sets)
+    cfg = config_mod.load(model_type, config_path, sets, {"train.epochs": epochs},
+                          base={"data": teacher_cfg.to_dict()["data"]})
     return replace(cfg, data=replace(cfg.data, corpus=str(corpus), limit=0))
 
 
@@ -92,13 +84,11 @@ def distill(teacher_run: Path, model_type: str, config_path: Path | None = None,
     teacher_cfg = config_mod.build(meta["config"])
     teacher = build_model(teacher_cfg.model_type, teacher_cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
     run = experiments.runs_root() / (name or f"{model_type}-distilled-{teacher_run.name}")
-    if (run / "metrics.jsonl").exists():
+    if run.exists():  # checked before the teacher decodes for minutes; the trainer's claim is the atomic check
         raise MTError(f"run {run} already exists: pick another --name")
     corpus = distilled_corpus(teacher_ckpt, beam, limit, device, log)
     cfg = student_config(teacher_cfg, model_type, config_path, sets, corpus, epochs)
-    run.mkdir(parents=True, exist_ok=True)
     info = {"teacher_run": str(teacher_run), "teacher_checkpoint": str(teacher_ckpt),
             "teacher_params": count_parameters(teacher), "corpus": str(corpus),
             **json.loads((corpus / "distill.json").read_text())}
-    (run / "distill.json").write_text(json.dumps(info, indent=1))
-    return run, trainer.train(cfg, run, device, log=log)
+    return run, trainer.train(cfg, run, device, log=log, run_files={"distill.json": json.dumps(info, indent=1)})

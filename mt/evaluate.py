@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mt import corpora, metrics
+from mt import corpora, files, metrics
 from mt.errors import MTError
 from mt.text import detokenize_ja
 from mt.translate import Translator
@@ -28,12 +28,11 @@ def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokeniz
     else:
         scores = metrics.score_all(hyps, detok_refs)
     scores = {"beam": beam or translator.decode.beam, "src": str(src_path), "ref": str(ref_path), **scores}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"hyps-{name}.txt").write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+    files.write_text(out_dir / f"hyps-{name}.txt", "".join(h + "\n" for h in hyps))
     if ref_tokenized:
-        (out_dir / f"hyps-{name}.tok.txt").write_text("".join(o.tokens + "\n" for o in outputs), encoding="utf-8")
-        (out_dir / f"refs-{name}.detok.txt").write_text("".join(r + "\n" for r in detok_refs), encoding="utf-8")
-    (out_dir / f"eval-{name}.json").write_text(json.dumps(scores, indent=1, ensure_ascii=False), encoding="utf-8")
+        files.write_text(out_dir / f"hyps-{name}.tok.txt", "".join(o.tokens + "\n" for o in outputs))
+        files.write_text(out_dir / f"refs-{name}.detok.txt", "".join(r + "\n" for r in detok_refs))
+    files.write_text(out_dir / f"eval-{name}.json", json.dumps(scores, indent=1, ensure_ascii=False))
     return scores
 
 

@@ -8,11 +8,55 @@ experiments/runs/<name>/
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from mt import files
 from mt.errors import MTError
+
+LOCK = ".lock"  # held (flock) by the process training the run; the kernel drops it when that process dies
+
+
+@contextmanager
+def claim_run(run: Path, resume: bool) -> Iterator[None]:
+    """Hold run folder `run` for one training, from before its first file until the block ends.
+
+    A new run's folder is created exclusively (of two starts with one name, exactly one creates it),
+    then locked; a resumed run is locked. A start that fails before its first checkpoint removes the
+    folder it created, so the retry with the same --name is not refused. After a kill -9 the lock is
+    gone with the process, so `--resume` works."""
+    if not resume:
+        with files.writing(run):
+            run.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run.mkdir()
+        except FileExistsError:
+            raise MTError(f"run {run} already exists: pick another --name, or --resume {run.name}") from None
+        except OSError as e:
+            raise MTError(f"cannot create {run}: {files.cause(e)}") from None
+    with files.writing(run / LOCK):
+        fd = os.open(run / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+            raise MTError(f"run {run} is being trained by another process{f' (pid {holder})' if holder else ''}: "
+                          f"wait for it to finish, or pick another --name") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    except BaseException:
+        if not resume and not (run / "last.safetensors").exists():
+            shutil.rmtree(run, ignore_errors=True)  # nothing to resume: a failed start leaves no folder
+        raise
+    finally:
+        os.close(fd)  # releases the lock; the file stays (unlinking it would race with a new claimant)
 
 
 def runs_root() -> Path:
@@ -59,15 +103,32 @@ def resolve_checkpoint(run: str | None, checkpoint: str | None) -> Path:
 
 
 def append_metrics(run: Path, record: dict) -> None:
-    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    files.append_line(run / "metrics.jsonl", json.dumps(record))
 
 
 def read_metrics(run: Path) -> list[dict]:
     path = run / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a full disk or a kill: not a record
+            continue
+    return records
+
+
+def keep_metrics_through(run: Path, epoch: int) -> int:
+    """On resume: drop the records of epochs after the checkpoint's (`epoch`), which are redone; returns how many.
+
+    An epoch is recorded before `last` is saved, so a write that failed in between (no space left) leaves a
+    record that no checkpoint holds. Summary records of earlier finished runs are kept."""
+    records = read_metrics(run)
+    kept = [r for r in records if r.get("epoch", 0) <= epoch]
+    if len(kept) != len(records) or (run / "metrics.jsonl").exists():
+        files.write_text(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+    return len(records) - len(kept)
 
 
 def summarize(run: Path) -> dict:

@@ -10,6 +10,7 @@ L = layers, V = vocabulary size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -24,19 +25,22 @@ from mt.vocab import PAD
 class RNNConfig:
     """Sizes and options of the RNN encoder–decoder."""
 
-    cell: str = "lstm"  # gru | lstm
+    cell: Literal["gru", "lstm"] = "lstm"
     emb_size: int = 256
     hidden_size: int = 512  # decoder size; a bidirectional encoder uses H/2 per direction
     n_layers: int = 2
     bidirectional: bool = True
-    attention: str = "luong"  # none | bahdanau | luong
+    attention: Literal["none", "bahdanau", "luong"] = "luong"
     dropout: float = 0.3
     tie_output: bool = False  # needs emb_size == hidden_size
 
+    def __post_init__(self) -> None:
+        if self.tie_output and self.emb_size != self.hidden_size:
+            raise MTError(f"config model.tie_output needs model.emb_size = model.hidden_size, got {self.emb_size} "
+                          f"and {self.hidden_size}")
+
 
 def _rnn(cfg: RNNConfig, input_size: int, hidden: int, bidirectional: bool) -> nn.RNNBase:
-    if cfg.cell not in ("gru", "lstm"):
-        raise MTError(f"model.cell must be gru or lstm, got {cfg.cell!r}")
     cls = nn.GRU if cfg.cell == "gru" else nn.LSTM
     return cls(input_size, hidden, cfg.n_layers, batch_first=True, bidirectional=bidirectional,
                dropout=cfg.dropout if cfg.n_layers > 1 else 0.0)
@@ -85,11 +89,6 @@ class RNNSeq2Seq(nn.Module):
 
     def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int) -> None:
         super().__init__()
-        if cfg.attention not in ("none", "bahdanau", "luong"):
-            raise MTError(f"model.attention must be none, bahdanau or luong, got {cfg.attention!r}")
-        if cfg.tie_output and cfg.emb_size != cfg.hidden_size:
-            raise MTError(f"model.tie_output needs model.emb_size = model.hidden_size, got {cfg.emb_size} "
-                          f"and {cfg.hidden_size}")
         self.cfg = cfg
         H, E = cfg.hidden_size, cfg.emb_size
         self.src_embed = nn.Embedding(src_vocab, E, padding_idx=PAD)

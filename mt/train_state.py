@@ -1,5 +1,6 @@
-"""What a run keeps between sessions: the trainer's counters, training checkpoints (weights,
-optimiser, RNG; exact resume), weights-only checkpoints, and checkpoint averaging."""
+"""What a run keeps between sessions: the trainer's counters and their bookkeeping (best, patience,
+plateau decay), training checkpoints (weights, optimiser, RNG; exact resume), weights-only
+checkpoints, and checkpoint averaging."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import torch
 
 from mt import checkpoint as ckpt
+from mt.config import TrainConfig
 from mt.errors import MTError
 
 
@@ -24,6 +26,28 @@ class TrainState:
     bad_epochs: int = 0  # epochs since the best (early stopping)
     lr_decays: int = 0  # plateau schedule: decays so far
     train_seconds: float = 0.0
+
+    def end_epoch(self, dev_bleu: float, cfg: TrainConfig) -> tuple[bool, bool]:
+        """Book an evaluated epoch: best, patience, plateau decay. Returns (improved, lr decayed)."""
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        if dev_bleu > self.best_bleu:
+            self.best_bleu, self.best_epoch, self.bad_epochs = dev_bleu, self.epoch, 0
+            return True, False
+        self.bad_epochs += 1
+        decayed = cfg.schedule == "plateau" and self.bad_epochs % cfg.decay_patience == 0
+        self.lr_decays += decayed
+        return False, decayed
+
+    def stop_reason(self, cfg: TrainConfig) -> str | None:
+        """Why training stops after this epoch ("early stopping", "time limit", "epochs"), or None."""
+        if cfg.patience and self.bad_epochs >= cfg.patience:
+            return "early stopping"
+        if cfg.max_minutes and self.train_seconds >= cfg.max_minutes * 60:
+            return "time limit"
+        if self.epoch >= cfg.epochs:
+            return "epochs"
+        return None
 
 
 def save_training(path: Path, model, optimizer, state: TrainState, meta_base: dict) -> None:
@@ -74,6 +98,23 @@ def keep_epoch(run: Path, epoch: int, keep: int, model, state: TrainState, meta_
     old = run / f"epoch-{epoch - keep}.safetensors"
     if keep and old.exists():
         old.unlink()
+
+
+def epoch_checkpoints(run: Path, last: int) -> list[int]:
+    """The epochs of the last `last` epoch checkpoints kept in run folder `run`."""
+    return sorted(int(p.stem.split("-")[1]) for p in run.glob("epoch-*.safetensors"))[-last:]
+
+
+def average_run(run: Path, last: int, out: Path | None = None) -> tuple[Path, list[int]]:
+    """`mt average`: the last `last` epoch checkpoints of a run averaged into `out` (default: averaged.safetensors)."""
+    epochs = epoch_checkpoints(run, last)
+    if not epochs:
+        raise MTError(f"run {run} has no epoch checkpoints to average")
+    weights, meta = average_checkpoints([run / f"epoch-{e}.safetensors" for e in epochs])
+    out = out or run / "averaged.safetensors"
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "tied")}
+    ckpt.save(out, {f"model.{k}": v for k, v in weights.items()}, {**meta, "averaged_epochs": epochs})
+    return out, epochs
 
 
 def average_checkpoints(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dict]:

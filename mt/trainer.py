@@ -1,8 +1,9 @@
-"""One trainer for both model families: fit() reads top to bottom.
+"""One trainer for both model families.
 
-for epoch: train_epoch → evaluate (dev loss, decoded dev BLEU/chrF) → log → checkpoint.
+train(): claim the run folder → set up → fit() → finish.
+fit(): for each epoch: train, evaluate, update the run state, save, decide to stop.
 Resume is exact: epoch, position inside the epoch, step, optimiser, RNG, best BLEU, patience.
-Data-parallel under torchrun (DDP; gloo on CPU, nccl on GPU): only rank 0 writes.
+Data-parallel under torchrun (DDP; gloo on CPU, nccl on GPU): only rank 0 claims the run and writes.
 """
 
 from __future__ import annotations
@@ -14,27 +15,39 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import asdict, replace
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import sacrebleu
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
-from mt import corpora, data, experiments, memory, metrics
+from mt import corpora, data, experiments, files, memory, metrics
 from mt.config import Config
 from mt.distributed import Distributed
 from mt.errors import MTError
-from mt.loss import smoothed_cross_entropy
 from mt.model import build_model, count_parameters
-from mt.optim import learning_rate, make_optimizer, use_bf16
+from mt.optim import learning_rate, make_optimizer
+from mt.step import train_step
 from mt.text import detokenize_ja
-from mt.train_state import TrainState, average_checkpoints, keep_epoch, restore_training, save_training, save_weights
+from mt.train_state import (
+    TrainState,
+    average_checkpoints,
+    epoch_checkpoints,
+    keep_epoch,
+    restore_training,
+    save_training,
+    save_weights,
+)
 from mt.translate import Translator
 from mt.vocab import PAD
+
+Log = Callable[[str], None]
 
 
 class Interrupt:
@@ -59,9 +72,92 @@ class Interrupt:
             signal.signal(s, handler)
 
 
-def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
-          log: Callable[[str], None] = print) -> dict:
-    """Train a model into run folder `run`; returns the final summary."""
+@dataclass
+class Session:
+    """What one training works with: its resolved config, data, model, optimiser and counters."""
+
+    cfg: Config
+    run: Path
+    dist: Distributed
+    dev: torch.device
+    log: Log
+    prep: data.Prepared
+    train_data: data.Encoded
+    dev_data: data.Encoded
+    dev_refs: list[str]
+    tokenized: bool
+    model: nn.Module
+    step_model: nn.Module  # what training steps call: the model, wrapped for DDP and/or compiled
+    optimizer: torch.optim.Optimizer
+    translator: Translator
+    meta_base: dict  # the metadata every checkpoint of the run carries
+    state: TrainState
+
+
+def start(model: str | None, config_path: str | None, flags: dict, sets: list[str], name: str | None,
+          resume: str | None, device: str = "cpu", log: Log = print) -> tuple[Path, dict]:
+    """`mt train`: a new run from a config file, flags and --set overrides, or `resume` a run; (run, summary)."""
+    if resume:
+        run = experiments.find_run(resume)
+        # a resumed run may be extended (--epochs, --set train.max_minutes=…); the change is saved
+        epochs = flags.get("train.epochs")
+        cfg = config_mod.build(config_mod.read_toml(run / "config.toml"),
+                               ([f"train.epochs={epochs}"] if epochs else []) + sets)
+    else:
+        cfg = config_mod.load(model, config_path, sets, flags)
+        run = experiments.runs_root() / (name or f"{cfg.model_type}-{Path(cfg.data.corpus).name}")
+    return run, train(cfg, run, device, resume=bool(resume), log=log)
+
+
+def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False, log: Log = print,
+          run_files: dict[str, str] | None = None) -> dict:
+    """Train a model into run folder `run` (plus `run_files`, name → text, in a new one); the final summary."""
+    dist, dev = _devices(cfg, device)
+    log = log if dist.main else (lambda _msg: None)
+    torch.manual_seed(cfg.train.seed)
+    with _claim(run, resume, dist):
+        s = _set_up(cfg, run, dist, dev, resume, log, run_files or {})
+        stopped = fit(s)
+        return _finish(s, stopped)
+
+
+def fit(s: Session) -> str:
+    """For each epoch: train, evaluate, update the run state, save, decide to stop; returns why it stopped."""
+    stopped = "epochs" if s.state.epoch >= s.cfg.train.epochs else None
+    with Interrupt() as interrupt:
+        while stopped is None:
+            t0 = time.time()
+            loss, n_tok, n_src = _train_epoch(s, interrupt)
+            seconds = time.time() - t0
+            s.state.train_seconds += seconds
+            if interrupt.requested:
+                _save(s, "last")
+                s.log(f"interrupted at epoch {s.state.epoch + 1}, step {s.state.step}: saved {s.run / 'last.safetensors'}")
+                return "interrupted"
+            if s.dist.main:
+                record = _epoch_record(s, loss, n_tok, n_src, seconds)
+                improved, decayed = s.state.end_epoch(record["dev_bleu"], s.cfg.train)
+                _save_epoch(s, record, improved)
+                s.log(_format(record, improved))
+                if decayed:
+                    s.log(f"no dev BLEU gain for {s.state.bad_epochs} epoch{'s' * (s.state.bad_epochs > 1)}: "
+                          f"lr → {learning_rate(s.state.step + 1, s.cfg.train, s.state.lr_decays):.2e}")
+            if s.cfg.train.trim_memory_every:  # evaluation and checkpoint bytes are freed: give them back too
+                memory.trim()
+            s.state = TrainState(**s.dist.broadcast(asdict(s.state)))  # rank 0 decides best/patience
+            stopped = s.state.stop_reason(s.cfg.train)
+    if stopped == "early stopping":
+        s.log(f"early stopping: no dev BLEU gain for {s.state.bad_epochs} epochs "
+              f"(best {s.state.best_bleu:.2f} at epoch {s.state.best_epoch})")
+    elif stopped == "time limit":
+        s.log(f"time limit: {s.state.train_seconds / 60:.1f} minutes of training")
+    return stopped
+
+
+# -- set up and finish -----------------------------------------------------------------------
+
+def _devices(cfg: Config, device: str) -> tuple[Distributed, torch.device]:
+    """The process group (a no-op for one process) and this rank's device; threads and kernel caches."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise MTError("--device cuda requested but no CUDA device is available")
@@ -71,165 +167,117 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False,
     dist = Distributed(dev)
     if dist.world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    log = log if dist.main else (lambda _msg: None)
-    torch.manual_seed(cfg.train.seed)
+    return dist, dev
 
-    if dist.main:  # fetch or split the corpus once; the other ranks wait, then find it ready
+
+def _claim(run: Path, resume: bool, dist: Distributed) -> ExitStack:
+    """Rank 0 claims the run folder (experiments.claim_run) for the whole training; every rank learns the outcome."""
+    stack, error = ExitStack(), None
+    if dist.main:
+        try:
+            stack.enter_context(experiments.claim_run(run, resume))
+        except MTError as e:
+            error = str(e)
+    error = dist.broadcast({"error": error})["error"]
+    if error:
+        raise MTError(error)
+    return stack
+
+
+def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.Prepared, bool, list[str]]:
+    """Corpus and encoded data (rank 0 first, the others then find them ready); `auto` settings made concrete."""
+    if dist.main:  # fetch or split the corpus once
         corpora.resolve(cfg.data.corpus)
     dist.barrier()
     corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
-    if cfg.data.tgt_tokenizer == "auto":
-        cfg = replace(cfg, data=replace(cfg.data, tgt_tokenizer="space" if tokenized else "janome"))
+    cfg = replace(cfg, data=cfg.data.resolved(tokenized))
     prep = data.prepare(cfg.data, corpus_dir, log) if dist.main else None
     dist.barrier()
     prep = prep or data.prepare(cfg.data, corpus_dir, log)
-    train_data, dev_data = prep.split("train"), prep.split("dev")
-    saved_cfg = cfg  # decay_steps = 0 stays "all planned steps", so a resume with more --epochs re-plans it
-    if cfg.train.schedule == "cosine" and not cfg.train.decay_steps:
-        per_epoch = len(dist.shard(data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
-                                                     cfg.train.seed, 1, True, cfg.data.max_len)))
-        cfg = replace(cfg, train=replace(cfg.train, decay_steps=cfg.train.epochs * per_epoch))
-    dev_refs = list(corpora.read_lines(corpus_dir / "dev.ja"))
+    return cfg, prep, tokenized, list(corpora.read_lines(corpus_dir / "dev.ja"))
 
+
+def _planned(cfg: Config, train_data: data.Encoded, dist: Distributed) -> Config:
+    """Cosine with decay_steps = 0 decays over all planned steps (the saved config keeps 0: a resume with more
+    --epochs re-plans it)."""
+    if cfg.train.schedule != "cosine" or cfg.train.decay_steps:
+        return cfg
+    per_epoch = len(dist.shard(data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
+                                                 cfg.train.seed, 1, True, cfg.data.max_len)))
+    return replace(cfg, train=replace(cfg.train, decay_steps=cfg.train.epochs * per_epoch))
+
+
+def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume: bool, log: Log,
+            run_files: dict[str, str]) -> Session:
+    """Data, model, optimiser and counters: restored from `last` on resume, else a new run folder's files."""
+    saved_cfg, prep, tokenized, dev_refs = _load_data(cfg, dist, log)
+    train_data = prep.split("train")
+    cfg = _planned(saved_cfg, train_data, dist)
     model = build_model(cfg.model_type, cfg.model, len(prep.src_vocab), len(prep.tgt_vocab)).to(dev)
     optimizer = make_optimizer(model, cfg.train)
     state = TrainState()
     if resume:
-        if dist.main and (stale := ckpt.remove_stale_temps(run)):
-            log(f"removed {len(stale)} unfinished checkpoint write(s) of a killed run: {', '.join(p.name for p in stale)}")
-        state = restore_training(run / "last.safetensors", model, optimizer, dev)
-        log(f"resumed {run.name} at epoch {state.epoch}, batch {state.batch_in_epoch}, step {state.step}")
+        state = _resume(run, model, optimizer, dev, saved_cfg, dist, log)
     elif dist.main:
-        _init_run(run, saved_cfg, prep, model, tokenized)
-    meta_base = _meta_base(saved_cfg, prep, tokenized)
-    ddp_model = dist.wrap(model)
+        _init_run(run, saved_cfg, prep, model, tokenized, run_files)
+    step_model = dist.wrap(model)
     if cfg.train.compile:  # training steps only; evaluation and checkpoints use the plain module
-        ddp_model = torch.compile(ddp_model, dynamic=True)
-    translator = Translator(model, prep.src_pipe, prep.tgt_pipe, prep.src_vocab, prep.tgt_vocab,
-                            cfg.decode, str(dev))
+        step_model = torch.compile(step_model, dynamic=True)
+    translator = Translator(model, prep.src_pipe, prep.tgt_pipe, prep.src_vocab, prep.tgt_vocab, cfg.decode, str(dev))
     log(f"{cfg.model_type}: {count_parameters(model):,} parameters; vocab {len(prep.src_vocab)}/"
         f"{len(prep.tgt_vocab)}; {len(train_data):,} training pairs; device {dev}"
         + (f"; {dist.world} processes" if dist.world > 1 else ""))
+    return Session(cfg, run, dist, dev, log, prep, train_data, prep.split("dev"), dev_refs, tokenized, model,
+                   step_model, optimizer, translator, _meta_base(saved_cfg, prep, tokenized), state)
 
-    def save(name: str) -> None:
-        if dist.main:
-            save_training(run / f"{name}.safetensors", model, optimizer, state, meta_base)
 
-    stopped = "epochs"
-    with Interrupt() as interrupt:
-        while state.epoch < cfg.train.epochs:
-            t0 = time.time()
-            loss, n_tok, n_src = _train_epoch(ddp_model, optimizer, train_data, cfg, state, dist, dev, interrupt, save)
-            seconds = time.time() - t0
-            state.train_seconds += seconds
-            if interrupt.requested:
-                save("last")
-                stopped = "interrupted"
-                log(f"interrupted at epoch {state.epoch + 1}, step {state.step}: saved {run / 'last.safetensors'}")
-                break
-            state.epoch += 1
-            state.batch_in_epoch = 0
-            record = None
-            if dist.main:
-                record = _evaluate(model, translator, dev_data, dev_refs, tokenized, cfg, dev)
-                record = {"epoch": state.epoch, "step": state.step, "train_loss": loss, **record,
-                          "lr": learning_rate(state.step, cfg.train, state.lr_decays), "seconds": round(seconds, 1),
-                          "tgt_tokens_per_s": round(n_tok / seconds), "src_tgt_tokens_per_s": round((n_tok + n_src) / seconds)}
-                improved = record["dev_bleu"] > state.best_bleu
-                if improved:
-                    state.best_bleu, state.best_epoch, state.bad_epochs = record["dev_bleu"], state.epoch, 0
-                else:
-                    state.bad_epochs += 1
-                    if cfg.train.schedule == "plateau" and state.bad_epochs % cfg.train.decay_patience == 0:
-                        state.lr_decays += 1
-                        log(f"no dev BLEU gain for {state.bad_epochs} epoch{'s' * (state.bad_epochs > 1)}: "
-                            f"lr → {learning_rate(state.step + 1, cfg.train, state.lr_decays):.2e}")
-                experiments.append_metrics(run, record)
-                log(_format(record, improved))
-                save("last")
-                if improved:  # weights only: `last` holds what resuming needs
-                    save_weights(run / "best.safetensors", model, state, meta_base)
-                keep_epoch(run, state.epoch, cfg.train.keep_epochs, model, state, meta_base)
-            if cfg.train.trim_memory_every:  # evaluation and checkpoint bytes are freed: give them back too
-                memory.trim()
-            state = TrainState(**dist.broadcast(asdict(state)))  # rank 0 decides best/patience
-            if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
-                stopped = "early stopping"
-                log(f"early stopping: no dev BLEU gain for {state.bad_epochs} epochs "
-                    f"(best {state.best_bleu:.2f} at epoch {state.best_epoch})")
-                break
-            if cfg.train.max_minutes and state.train_seconds >= cfg.train.max_minutes * 60:
-                stopped = "time limit"
-                log(f"time limit: {state.train_seconds / 60:.1f} minutes of training")
-                break
-    in_sync = dist.in_sync(model)
-    summary = {"stopped": stopped, "epochs": state.epoch, "steps": state.step,
-               "best_dev_bleu": state.best_bleu, "best_epoch": state.best_epoch,
-               "train_minutes": round(state.train_seconds / 60, 2), "ranks_in_sync": in_sync}
-    if dist.main and stopped != "interrupted" and cfg.train.average_last > 1:
-        summary.update(_average_and_choose(run, cfg, translator, model, dev_data, dev_refs, tokenized, dev, meta_base, log))
+def _resume(run: Path, model: nn.Module, optimizer, dev: torch.device, cfg: Config, dist: Distributed,
+            log: Log) -> TrainState:
+    """Counters, weights, optimiser and RNG from `last`; the record cut back to the epochs `last` holds."""
     if dist.main:
-        experiments.append_metrics(run, {"summary": summary})
-    if dist.world > 1:
-        log(f"ranks in sync: {in_sync}")
-        dist.barrier()  # rank 0 may still be averaging: a peer that tears down first aborts it (gloo)
+        if stale := ckpt.remove_stale_temps(run):
+            log(f"removed {len(stale)} unfinished checkpoint write(s) of a killed run: {', '.join(p.name for p in stale)}")
+        files.write_text(run / "config.toml", config_mod.to_toml(cfg))
+    state = restore_training(run / "last.safetensors", model, optimizer, dev)
+    if dist.main and (dropped := experiments.keep_metrics_through(run, state.epoch)):
+        log(f"{dropped} record(s) in metrics.jsonl were of epochs after the last checkpoint: removed, they are redone")
+    log(f"resumed {run.name} at epoch {state.epoch}, batch {state.batch_in_epoch}, step {state.step}")
+    return state
+
+
+def _finish(s: Session, stopped: str) -> dict:
+    """The summary; after a full run, averaging and the final choice; DDP teardown."""
+    in_sync = s.dist.in_sync(s.model)
+    summary = {"stopped": stopped, "epochs": s.state.epoch, "steps": s.state.step,
+               "best_dev_bleu": s.state.best_bleu, "best_epoch": s.state.best_epoch,
+               "train_minutes": round(s.state.train_seconds / 60, 2), "ranks_in_sync": in_sync}
+    if s.dist.main and stopped != "interrupted" and s.cfg.train.average_last > 1:
+        summary.update(_average_and_choose(s))
+    if s.dist.main:
+        experiments.append_metrics(s.run, {"summary": summary})
+    if s.dist.world > 1:
+        s.log(f"ranks in sync: {in_sync}")
+        s.dist.barrier()  # rank 0 may still be averaging: a peer that tears down first aborts it (gloo)
         torch.distributed.destroy_process_group()
     return summary
 
 
-def token_loss(logits: torch.Tensor, batch: data.Batch, label_smoothing: float, n_tokens: int = 0) -> torch.Tensor:
-    """Label-smoothed cross-entropy per real target token (padding ignored): the training loss.
+# -- one epoch -------------------------------------------------------------------------------
 
-    `n_tokens` divides the summed loss (default: the batch's own tokens; a micro-batch passes its whole batch's)."""
-    return smoothed_cross_entropy(logits.reshape(-1, logits.size(-1)), batch.tgt_out.view(-1), label_smoothing,
-                                  PAD) / (n_tokens or batch.n_tokens)
-
-
-def train_step(model, optimizer, batch: data.Batch, cfg: Config, step: int, epoch: int,
-               dev: torch.device, lr_decays: int = 0) -> torch.Tensor:
-    """One optimiser update on `batch` as step `step` (1-based): lr, forward, loss, backward, clip; the loss.
-
-    With train.micro_batches = k the batch's rows go through forward/backward in k chunks whose gradients add
-    up to the whole batch's (the loss of each is divided by the whole batch's tokens): the same update, with
-    about 1/k of the activation memory."""
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate(step, cfg.train, lr_decays)
-    optimizer.zero_grad(set_to_none=True)
-    parts = batch.split(cfg.train.micro_batches)
-    total = torch.zeros(())
-    for i, part in enumerate(parts):
-        sync = nullcontext() if i == len(parts) - 1 or not hasattr(model, "no_sync") else model.no_sync()
-        with sync:
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16(cfg.train.precision, dev)):
-                logits = model(part.src, part.src_len, part.tgt_in)
-            loss = token_loss(logits, part, cfg.train.label_smoothing, batch.n_tokens)
-            if not torch.isfinite(loss):
-                raise MTError(f"loss is {loss.item()} at step {step} (epoch {epoch}); "
-                              f"stopped, the last good checkpoint is kept. Try a lower train.lr or train.clip_grad.")
-            loss.backward()
-            del logits
-        total += loss.detach().cpu()
-    if cfg.train.clip_grad:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
-    optimizer.step()
-    if cfg.train.trim_memory_every and step % cfg.train.trim_memory_every == 0:
-        memory.trim()
-    return total
-
-
-def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, dist: Distributed,
-                 dev: torch.device, interrupt: Interrupt, save) -> tuple[float, int, int]:
+def _train_epoch(s: Session, interrupt: Interrupt) -> tuple[float, int, int]:
     """Train on this epoch's batches from where the state says; returns (mean loss, tgt tokens, src tokens)."""
-    batches = dist.shard(data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
-                                           cfg.train.seed, state.epoch + 1, True, cfg.data.max_len))
-    model.train()
+    cfg, state = s.cfg, s.state
+    batches = s.dist.shard(data.make_batches(s.train_data.src_lens, s.train_data.tgt_lens, cfg.train.batch_tokens,
+                                             cfg.train.seed, state.epoch + 1, True, cfg.data.max_len))
+    s.step_model.train()
     total_loss, total_tok, total_src = 0.0, 0, 0
     bar = tqdm(total=len(batches), initial=state.batch_in_epoch, desc=f"epoch {state.epoch + 1}",
-               disable=not sys.stderr.isatty() or not dist.main, leave=False, dynamic_ncols=True)
+               disable=not sys.stderr.isatty() or not s.dist.main, leave=False, dynamic_ncols=True)
     for i in range(state.batch_in_epoch, len(batches)):
-        batch = data.collate(train_data, batches[i]).to(dev)
+        batch = data.collate(s.train_data, batches[i]).to(s.dev)
         lr = learning_rate(state.step + 1, cfg.train, state.lr_decays)
-        loss = train_step(model, optimizer, batch, cfg, state.step + 1, state.epoch + 1, dev, state.lr_decays)
+        loss = train_step(s.step_model, s.optimizer, batch, cfg, state.step + 1, state.epoch + 1, s.dev,
+                          state.lr_decays)
         state.step += 1
         state.batch_in_epoch = i + 1
         total_loss += loss.item() * batch.n_tokens
@@ -240,34 +288,42 @@ def _train_epoch(model, optimizer, train_data, cfg: Config, state: TrainState, d
         if interrupt.requested:
             break
         if cfg.train.save_every_steps and state.step % cfg.train.save_every_steps == 0:
-            save("last")
+            _save(s, "last")
     bar.close()
     return total_loss / max(total_tok, 1), total_tok, total_src
 
 
+def _epoch_record(s: Session, loss: float, n_tok: int, n_src: int, seconds: float) -> dict:
+    """The line metrics.jsonl keeps for the epoch just trained (the state's counters not yet advanced)."""
+    return {"epoch": s.state.epoch + 1, "step": s.state.step, "train_loss": loss, **_evaluate(s),
+            "lr": learning_rate(s.state.step, s.cfg.train, s.state.lr_decays), "seconds": round(seconds, 1),
+            "tgt_tokens_per_s": round(n_tok / seconds), "src_tgt_tokens_per_s": round((n_tok + n_src) / seconds)}
+
+
 @torch.no_grad()
-def _evaluate(model, translator: Translator, dev_data, dev_refs: list[str], tokenized: bool,
-              cfg: Config, dev: torch.device) -> dict:
+def _evaluate(s: Session) -> dict:
     """Dev loss (teacher-forced NLL per token) and decoded dev BLEU/chrF."""
-    model.eval()
+    s.model.eval()
     nll, n_tok = 0.0, 0
-    for idx in data.make_batches(dev_data.src_lens, dev_data.tgt_lens, cfg.train.batch_tokens, shuffle=False):
-        for batch in data.collate(dev_data, idx).to(dev).split(cfg.train.micro_batches):
-            logits = model(batch.src, batch.src_len, batch.tgt_in)
-            nll += F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.view(-1),
+    for idx in data.make_batches(s.dev_data.src_lens, s.dev_data.tgt_lens, s.cfg.train.batch_tokens, shuffle=False):
+        for batch in data.collate(s.dev_data, idx).to(s.dev).split(s.cfg.train.micro_batches):
+            logits = s.model(batch.src, batch.src_len, batch.tgt_in)
+            V = logits.size(-1)
+            nll += F.cross_entropy(logits.float().view(-1, V), batch.tgt_out.view(-1),  # (B*T, V)
                                    ignore_index=PAD, reduction="sum").item()
             n_tok += batch.n_tokens
-    scores = _decode_dev(translator, dev_data, dev_refs, tokenized, cfg.train.dev_beam)
-    model.train()
+    scores = _decode_dev(s, s.cfg.train.dev_beam)
+    s.model.train()
     return {"dev_loss": round(nll / max(n_tok, 1), 4), "dev_bleu": round(scores["bleu"], 2),
             "dev_chrf": round(scores["chrf"], 2)}
 
 
-def _decode_dev(translator: Translator, dev_data, dev_refs: list[str], tokenized: bool, beam: int) -> dict:
+def _decode_dev(s: Session, beam: int) -> dict:
     """Decode the dev set with `beam` (and the translator's α) and score it: {bleu, chrf}."""
-    sources = [dev_data.src[dev_data.src_off[i]: dev_data.src_off[i + 1]].tolist() for i in range(len(dev_data))]
-    hyps = [translator.output(h[0]) for h in translator.translate_ids(sources, beam=beam)]
-    return _score(hyps, dev_refs, tokenized)
+    d = s.dev_data
+    sources = [d.src[d.src_off[i]: d.src_off[i + 1]].tolist() for i in range(len(d))]
+    hyps = [s.translator.output(h[0]) for h in s.translator.translate_ids(sources, beam=beam)]
+    return _score(hyps, s.dev_refs, s.tokenized)
 
 
 def _score(hyps, refs: list[str], tokenized: bool) -> dict:
@@ -286,7 +342,22 @@ def _format(r: dict, improved: bool) -> str:
             + ("  *" if improved else ""))
 
 
-# -- run folder, checkpoints --------------------------------------------------------------
+# -- run folder, checkpoints -----------------------------------------------------------------
+
+def _save(s: Session, name: str) -> None:
+    if s.dist.main:
+        save_training(s.run / f"{name}.safetensors", s.model, s.optimizer, s.state, s.meta_base)
+
+
+def _save_epoch(s: Session, record: dict, improved: bool) -> None:
+    """best and epoch-<n> (weights only), then the record, then `last`: a write that fails (no space left)
+    leaves `last` at the previous epoch, and a resume cuts the record back to it and redoes this epoch."""
+    if improved:
+        save_weights(s.run / "best.safetensors", s.model, s.state, s.meta_base)
+    keep_epoch(s.run, s.state.epoch, s.cfg.train.keep_epochs, s.model, s.state, s.meta_base)
+    experiments.append_metrics(s.run, record)
+    _save(s, "last")
+
 
 def _meta_base(cfg: Config, prep: data.Prepared, tokenized: bool) -> dict:
     return {"config": cfg.to_dict(), "src_vocab": prep.src_vocab.to_json(),
@@ -294,56 +365,54 @@ def _meta_base(cfg: Config, prep: data.Prepared, tokenized: bool) -> dict:
             "tgt_sp": ckpt.sp_to_json(prep.tgt_pipe.sp_model), "corpus_tokenized": tokenized}
 
 
-def _init_run(run: Path, cfg: Config, prep: data.Prepared, model, tokenized: bool) -> None:
-    if (run / "metrics.jsonl").exists():
-        raise MTError(f"run {run} already exists: pick another --name, or --resume {run.name}")
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.toml").write_text(config_mod.to_toml(cfg), encoding="utf-8")
-    (run / "vocab.json").write_text(json.dumps({"src": prep.src_vocab.to_json(), "tgt": prep.tgt_vocab.to_json()},
-                                               ensure_ascii=False), encoding="utf-8")
+def _init_run(run: Path, cfg: Config, prep: data.Prepared, model: nn.Module, tokenized: bool,
+              run_files: dict[str, str]) -> None:
+    """A new run folder's files: config, vocabularies, sentencepiece models, info (versions, signature)."""
+    files.write_text(run / "config.toml", config_mod.to_toml(cfg))
+    files.write_text(run / "vocab.json", json.dumps({"src": prep.src_vocab.to_json(), "tgt": prep.tgt_vocab.to_json()},
+                                                    ensure_ascii=False))
     for side, pipe in (("src", prep.src_pipe), ("tgt", prep.tgt_pipe)):
         if pipe.sp_model:
-            (run / f"{side}.sp.model").write_bytes(pipe.sp_model)
-    import sacrebleu
-
+            files.write_bytes(run / f"{side}.sp.model", pipe.sp_model)
+    signature = (metrics.corpus_token_bleu if tokenized else metrics.ja_bleu)(["a"], ["a"])[1]
     info = {"model": cfg.model_type, "params": count_parameters(model), "corpus": cfg.data.corpus,
             "corpus_dir": str(prep.corpus_dir), "corpus_tokenized": tokenized, "torch": torch.__version__,
-            "sacrebleu": sacrebleu.__version__,
-            "bleu_signature": metrics.corpus_token_bleu(["a"], ["a"])[1] if tokenized else metrics.ja_bleu(["a"], ["a"])[1]}
-    (run / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+            "sacrebleu": sacrebleu.__version__, "bleu_signature": signature}
+    files.write_text(run / "info.json", json.dumps(info, indent=1))
+    for name, text in run_files.items():
+        files.write_text(run / name, text)
 
 
-def _average_and_choose(run: Path, cfg: Config, translator: Translator, model, dev_data, dev_refs,
-                        tokenized: bool, dev, meta_base: dict, log) -> dict:
+def _average_and_choose(s: Session) -> dict:
     """Average the last k epoch checkpoints; `final` = the better of best and averaged on dev BLEU, decoded
     as `mt translate` will decode it (decode.beam, decode.alpha). The best epoch was picked by the cheaper
     per-epoch dev decode (train.dev_beam); at the end, beam search with the run's length penalty can rank
-    the two the other way round (the default Transformer: README, Results, footnote ¹)."""
-    epochs = sorted(int(p.stem.split("-")[1]) for p in run.glob("epoch-*.safetensors"))[-cfg.train.average_last:]
+    the two the other way round (docs/results.md, the default Transformer)."""
+    epochs = epoch_checkpoints(s.run, s.cfg.train.average_last)
     if len(epochs) < 2:
         return {}
-    weights, _ = average_checkpoints([run / f"epoch-{e}.safetensors" for e in epochs])
-    model.load_state_dict(weights)
-    scores = _evaluate(model, translator, dev_data, dev_refs, tokenized, cfg, dev)
-    ckpt.save(run / "averaged.safetensors", {f"model.{k}": v for k, v in weights.items()},
-              {**meta_base, "averaged_epochs": epochs})
-    best_tensors, best_meta = ckpt.load(run / "best.safetensors")
+    weights, _ = average_checkpoints([s.run / f"epoch-{e}.safetensors" for e in epochs])
+    s.model.load_state_dict(weights)
+    scores = _evaluate(s)
+    ckpt.save(s.run / "averaged.safetensors", {f"model.{k}": v for k, v in weights.items()},
+              {**s.meta_base, "averaged_epochs": epochs})
+    best_tensors, best_meta = ckpt.load(s.run / "best.safetensors")
     best_bleu = best_meta["trainer"]["best_bleu"]
     found = {"averaged": scores["dev_bleu"], "best": best_bleu}
-    how = f"beam {cfg.decode.beam}, α {cfg.decode.alpha}"
-    if cfg.decode.beam != cfg.train.dev_beam:  # else the per-epoch scores already are these
-        model.eval()
-        found["averaged"] = round(_decode_dev(translator, dev_data, dev_refs, tokenized, cfg.decode.beam)["bleu"], 2)
-        model.load_state_dict(ckpt.prefixed(best_tensors, "model."))
-        found["best"] = round(_decode_dev(translator, dev_data, dev_refs, tokenized, cfg.decode.beam)["bleu"], 2)
-        model.train()
+    how = f"beam {s.cfg.decode.beam}, α {s.cfg.decode.alpha}"
+    if s.cfg.decode.beam != s.cfg.train.dev_beam:  # else the per-epoch scores already are these
+        s.model.eval()
+        found["averaged"] = round(_decode_dev(s, s.cfg.decode.beam)["bleu"], 2)
+        s.model.load_state_dict(ckpt.prefixed(best_tensors, "model."))
+        found["best"] = round(_decode_dev(s, s.cfg.decode.beam)["bleu"], 2)
+        s.model.train()
     chosen = "averaged" if found["averaged"] >= found["best"] else "best"
-    tmp = run / "final.safetensors.tmp"
-    shutil.copyfile(run / f"{chosen}.safetensors", tmp)
-    os.replace(tmp, run / "final.safetensors")
-    log(f"averaged epochs {epochs[0]}-{epochs[-1]}: dev BLEU {scores['dev_bleu']:.2f} "
-        f"(best single {best_bleu:.2f}); {how}: averaged {found['averaged']:.2f}, best {found['best']:.2f}; "
-        f"final = {chosen}")
+    tmp = s.run / "final.safetensors.tmp"
+    with files.writing(s.run / "final.safetensors"):
+        shutil.copyfile(s.run / f"{chosen}.safetensors", tmp)
+        os.replace(tmp, s.run / "final.safetensors")
+    s.log(f"averaged epochs {epochs[0]}-{epochs[-1]}: dev BLEU {scores['dev_bleu']:.2f} "
+          f"(best single {best_bleu:.2f}); {how}: averaged {found['averaged']:.2f}, best {found['best']:.2f}; "
+          f"final = {chosen}")
     return {"averaged_epochs": epochs, "averaged_dev_bleu": scores["dev_bleu"], "final": chosen,
             "final_chosen_by": how, "final_dev_bleu": found}
-

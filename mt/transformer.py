@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,9 +32,13 @@ class TransformerConfig:
     n_decoder_layers: int = 3
     dropout: float = 0.1
     attention_dropout: float = 0.0
-    norm: str = "pre"  # pre | post (where layer norm sits around each residual block)
+    norm: Literal["pre", "post"] = "pre"  # where layer norm sits around each residual block
     tie_output: bool = True  # share target embedding and output projection (Press & Wolf 2017)
     max_positions: int = 512
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise MTError(f"config model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})")
 
 
 class Dropout(nn.Module):
@@ -217,10 +222,6 @@ class Transformer(nn.Module):
 
     def __init__(self, cfg: TransformerConfig, src_vocab: int, tgt_vocab: int) -> None:
         super().__init__()
-        if cfg.norm not in ("pre", "post"):
-            raise MTError(f"model.norm must be pre or post, got {cfg.norm!r}")
-        if cfg.d_model % cfg.n_heads:
-            raise MTError(f"model.d_model ({cfg.d_model}) must be divisible by model.n_heads ({cfg.n_heads})")
         self.cfg = cfg
         self.src_embed = nn.Embedding(src_vocab, cfg.d_model, padding_idx=PAD)
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.d_model, padding_idx=PAD)

@@ -132,7 +132,7 @@ def _one_step(micro_batches: int, kind: str) -> tuple[torch.Tensor, dict]:
     from mt import corpora, data
     from mt.model import build_model
     from mt.optim import make_optimizer
-    from mt.trainer import train_step
+    from mt.step import train_step
     from tests.conftest import tiny_config
 
     cfg = tiny_config(kind)

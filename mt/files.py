@@ -1,0 +1,66 @@
+"""Writing files without losing anything: atomic replaces, and one clear error when a write fails.
+
+A write that fails (no space left, a read-only folder, no permission) raises MTError naming the
+path and the cause; the file it was replacing is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mt.errors import MTError
+
+
+def cause(e: Exception) -> str:
+    """The reason of a failed write in a few words ('No space left on device')."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    text = str(e)  # safetensors: "Error while serializing: I/O error: No space left on device (os error 28)"
+    return text.rsplit("I/O error: ", 1)[-1]
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OSError raised inside the block into one MTError naming `path`."""
+    try:
+        yield
+    except OSError as e:
+        raise MTError(f"cannot write {path}: {cause(e)}") from None
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (a temp file renamed into place)."""
+    path = Path(path)
+    tmp = None
+    with writing(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        finally:
+            if tmp and os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line; a write that fails part-way is cut back so the file ends with a whole line."""
+    path = Path(path)
+    with writing(path), open(path, "ab") as f:
+        start = f.tell()
+        try:
+            f.write((line + "\n").encode("utf-8"))
+            f.flush()
+        except OSError:
+            f.truncate(start)
+            raise
