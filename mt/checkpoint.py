@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch import nn
 
+from mt import codecs, files
 from mt import config as config_mod
-from mt import files
 from mt.errors import MTError
 from mt.model import build_model
 
@@ -72,8 +73,6 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         raise MTError(f"checkpoint not found: {path}")
     try:
         tensors = load_file(path)
-        from safetensors import safe_open
-
         with safe_open(path, framework="pt") as f:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
@@ -84,9 +83,7 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if meta.get("format") != FORMAT:
         raise MTError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
     if meta.get("sparse"):  # pruned matrices stored as bitmask + values: lossless, densified here
-        from mt.compress import densify
-
-        tensors = densify(tensors, meta["sparse"])
+        tensors = codecs.densify(tensors, meta["sparse"])
     for name, source in meta.get("tied", {}).items():
         tensors[name] = tensors[source]
     return tensors, meta
@@ -104,20 +101,8 @@ def sp_from_json(text: str | None) -> bytes | None:
     return base64.b64decode(text) if text is not None else None
 
 
-def load_for_inference(path: Path, device: str = "cpu"):
-    """Checkpoint → (model in eval mode, Config, metadata)."""
-    tensors, meta = load(path)
+def model_from_meta(meta: dict[str, Any]) -> tuple[nn.Module, config_mod.Config]:
+    """The untrained model a checkpoint's metadata describes (family, sizes, vocabularies), and its Config:
+    the one place a model is rebuilt from a checkpoint."""
     cfg = config_mod.build(meta["config"])
-    model = build_model(cfg.model_type, cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
-    weights = prefixed(tensors, "model.")
-    if meta.get("quantized"):
-        from mt.compress import load_quantized
-
-        if torch.device(device).type != "cpu":
-            raise MTError(f"{path} is int8-quantized: torch runs it on the CPU only (--device cpu)")
-
-        model = load_quantized(model, weights, meta)
-    else:
-        model.load_state_dict(weights)
-    model.to(device).eval()
-    return model, cfg, meta
+    return build_model(cfg.model_type, cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"])), cfg

@@ -1,12 +1,13 @@
-"""The `mt` command: parse arguments, call one library function, print. No logic here."""
+"""The `mt` command: parse arguments, call one library function, print. No logic here.
+
+Each command imports what it uses inside its function: `mt --help`, `mt corpus list` and argument
+errors answer without loading torch (about 2 s), and a tool's optional dependencies load only for it."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import queue
 import sys
-import threading
 from pathlib import Path
 
 from mt.errors import MTError
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--nbest", type=int, default=1)
     tr.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
     tr.add_argument("--engine", choices=["torch", "ctranslate2"], default="torch")
-    tr.add_argument("--model", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
+    tr.add_argument("--ct2-dir", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
 
     ev = sub.add_parser("evaluate", help="score a model on a test set")
     _add_model_source(ev)
@@ -200,65 +201,23 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _read_stdin_lines(out: queue.Queue) -> None:
-    """Reader thread: raw byte lines from stdin into a bounded queue (None = end)."""
-    for raw in sys.stdin.buffer:
-        out.put(raw)
-    out.put(None)
-
-
-def _decode_input(raw: bytes, lineno: int) -> str:
-    try:
-        return raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        print(f"mt: warning: line {lineno}: invalid UTF-8, decoded with replacement characters", file=sys.stderr)
-        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
-
-
 def cmd_translate(args) -> int:
-    from mt import experiments
-    from mt.translate import Translator
+    from mt import experiments, translate
 
     if args.engine == "ctranslate2":
-        from mt.export_ct2 import CT2Translator
+        from mt.tools.export_ct2 import CT2Translator
 
-        if not args.model:
-            raise MTError("--engine ctranslate2 needs --model DIR (a folder written by `mt export`)")
-        print(f"mt: translating with {args.model} (ctranslate2)", file=sys.stderr)
-        translator = CT2Translator(args.model, args.device)
+        if not args.ct2_dir:
+            raise MTError("--engine ctranslate2 needs --ct2-dir DIR (a folder written by `mt export`)")
+        print(f"mt: translating with {args.ct2_dir} (ctranslate2)", file=sys.stderr)
+        translator = CT2Translator(args.ct2_dir, args.device)
     else:
         path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-        translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha, keep_unk=args.keep_unk)
+        translator = translate.Translator.from_checkpoint(path, args.device, alpha=args.alpha, keep_unk=args.keep_unk)
         print(f"mt: translating with {path}", file=sys.stderr)
-    batch_size = args.batch_size or translator.decode.batch_size
-    lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)  # bounded: memory stays flat
-    threading.Thread(target=_read_stdin_lines, args=(lines,), daemon=True).start()
-    lineno, ended = 0, False
-    while not ended:
-        # block for one line, then take whatever else is already waiting (up to a batch)
-        chunk = [lines.get()]
-        while chunk[-1] is not None and len(chunk) < batch_size:
-            try:
-                chunk.append(lines.get_nowait())
-            except queue.Empty:
-                break
-        if chunk[-1] is None:
-            ended = True
-            chunk.pop()
-        texts = []
-        for raw in chunk:
-            lineno += 1
-            text = _decode_input(raw, lineno)
-            if text.strip() and translator.source_ids(text)[1]:
-                print(f"mt: warning: line {lineno}: longer than {translator.decode.max_src_len} tokens, "
-                      f"translated from a truncated source", file=sys.stderr)
-            texts.append(text)
-        for outs in translator.translate(texts, beam=args.beam, nbest=args.nbest, batch_size=batch_size):
-            if args.nbest > 1:
-                sys.stdout.write(" ||| ".join(o.tokens if args.tokenized else o.text for o in outs) + "\n")
-            else:
-                sys.stdout.write((outs[0].tokens if args.tokenized else outs[0].text) + "\n")
-        sys.stdout.flush()
+    warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
+    translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
+                     args.batch_size, warn)
     return 0
 
 
@@ -312,7 +271,7 @@ def cmd_average(args) -> int:
 
 def cmd_attention(args) -> int:
     from mt import experiments
-    from mt.attention_plot import draw_attention
+    from mt.tools.attention_plot import draw_attention
     from mt.translate import Translator
 
     path = experiments.resolve_checkpoint(args.run, args.checkpoint)
@@ -327,7 +286,7 @@ def cmd_attention(args) -> int:
 
 def cmd_export(args) -> int:
     from mt import experiments
-    from mt.export_ct2 import export_ctranslate2
+    from mt.tools.export_ct2 import export_ctranslate2
 
     path = experiments.resolve_checkpoint(args.run, None)
     out = export_ctranslate2(path, Path(args.out), args.quantization)
@@ -337,7 +296,7 @@ def cmd_export(args) -> int:
 
 def cmd_quantize(args) -> int:
     from mt import checkpoint as ckpt
-    from mt.compress import quantize, resolve_source
+    from mt.tools.compress import quantize, resolve_source
 
     src = resolve_source(args.run)
     tensors, meta = quantize(src)
@@ -351,7 +310,7 @@ def cmd_quantize(args) -> int:
 
 def cmd_prune(args) -> int:
     from mt import checkpoint as ckpt
-    from mt.compress import prune, resolve_source
+    from mt.tools.compress import prune, resolve_source
 
     src = resolve_source(args.run)
     log = lambda msg: print(f"mt: {msg}", file=sys.stderr)  # noqa: E731
@@ -367,7 +326,7 @@ def cmd_prune(args) -> int:
 
 def cmd_distill(args) -> int:
     from mt import experiments
-    from mt.distill import distill
+    from mt.tools.distill import distill
 
     teacher = experiments.find_run(args.teacher)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
@@ -379,7 +338,7 @@ def cmd_distill(args) -> int:
 
 
 def cmd_compress_report(args) -> int:
-    from mt import tradeoff
+    from mt.tools import tradeoff
 
     rows = [tradeoff.parse_row(r) for r in args.rows]
     if bool(args.src) != bool(args.ref):
@@ -398,7 +357,7 @@ def cmd_compress_report(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from mt import bench
+    from mt.tools import bench
 
     if args.action == "train":
         cfg = bench.load_config(args.model, args.config, args.set, args.corpus)
@@ -408,7 +367,7 @@ def cmd_bench(args) -> int:
         lines = bench.format_train(record)
     else:
         from mt import experiments
-        from mt.bench_translate import bench_translate, format_translate
+        from mt.tools.bench_translate import bench_translate, format_translate
 
         path = experiments.resolve_checkpoint(args.run, args.checkpoint)
         engines = [e.strip() for e in args.engines.split(",") if e.strip()]

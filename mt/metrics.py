@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from mt.text import segment_ja
+
 
 @lru_cache(maxsize=1)
 def mecab_available() -> bool:
@@ -35,7 +37,6 @@ def ja_bleu(hyps: list[str], refs: list[str]) -> tuple[float, str]:
     if mecab_available():
         metric = BLEU(tokenize="ja-mecab")
         return metric.corpus_score(hyps, [refs]).score, str(metric.get_signature())
-    from mt.text import segment_ja
 
     metric = BLEU(tokenize="none")
     score = metric.corpus_score([" ".join(segment_ja(h)) for h in hyps],

@@ -51,7 +51,7 @@ class Attention(nn.Module):
 
     def __init__(self, kind: str, hidden: int) -> None:
         super().__init__()
-        self.kind = kind
+        self.kind, self.n_heads = kind, 1
         if kind == "bahdanau":  # e = vᵀ tanh(W q + U h)
             self.key = nn.Linear(hidden, hidden, bias=False)
             self.query = nn.Linear(hidden, hidden)
@@ -171,3 +171,10 @@ class RNNSeq2Seq(nn.Module):
 
     def max_output_positions(self) -> int:
         return 10_000
+
+    def attention_layers(self) -> int:
+        return 1 if self.attention else 0
+
+    def attention_module(self, layer: int, kind: str = "cross") -> nn.Module | None:
+        """The one attention between decoder and encoder states (layer 1); no self-attention."""
+        return self.attention if kind == "cross" and layer == 1 else None

@@ -296,3 +296,13 @@ class Transformer(nn.Module):
 
     def max_output_positions(self) -> int:
         return self.cfg.max_positions
+
+    def attention_layers(self) -> int:
+        return len(self.decoder_layers)
+
+    def attention_module(self, layer: int, kind: str = "cross") -> nn.Module | None:
+        """Decoder layer `layer`'s (1-based) encoder–decoder ("cross") or self-attention."""
+        if not 1 <= layer <= len(self.decoder_layers):
+            return None
+        block = self.decoder_layers[layer - 1]
+        return block.cross_attn if kind == "cross" else block.self_attn

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO, TextIO
 
 import torch
+from torch import nn
 
 from mt import checkpoint as ckpt
-from mt.config import DecodeConfig
+from mt import codecs
+from mt.config import Config, DecodeConfig
 from mt.data import pad_sources
+from mt.errors import MTError
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
 from mt.unk import replace_unknowns
@@ -37,6 +45,21 @@ def target_output(tokens: list[str], tgt_pipe: Pipeline, score: float) -> Output
     return Output(detokenize_ja(words), " ".join(words), score)
 
 
+def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, Config, dict]:
+    """Checkpoint → (model in eval mode, Config, metadata); float, pruned (densified by checkpoint.load) or int8."""
+    tensors, meta = ckpt.load(path)
+    model, cfg = ckpt.model_from_meta(meta)
+    weights = ckpt.prefixed(tensors, "model.")
+    if meta.get("quantized"):
+        if torch.device(device).type != "cpu":
+            raise MTError(f"{path} is int8-quantized: torch runs it on the CPU only (--device cpu)")
+        model = codecs.load_quantized(model, weights, meta)
+    else:
+        model.load_state_dict(weights)
+    model.to(device).eval()
+    return model, cfg, meta
+
+
 class Translator:
     """Holds a model with its pipelines and vocabularies; decodes batches of sentences."""
 
@@ -50,7 +73,7 @@ class Translator:
                         keep_unk: bool = False) -> Translator:
         """Load a checkpoint; `alpha` overrides the length penalty of its decode config, `keep_unk`
         turns unknown-word replacement off."""
-        model, cfg, meta = ckpt.load_for_inference(path, device)
+        model, cfg, meta = load_model(path, device)
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
         if keep_unk:
@@ -116,3 +139,50 @@ class Translator:
         for i, h in zip(todo, hyps):
             out[i] = [self.output(x, copies.get((i, k))) for k, x in enumerate(h)] or [Output("", "", 0.0)]
         return out
+
+
+def _read_lines(source: BinaryIO, out: queue.Queue) -> None:
+    """Reader thread: raw byte lines into a bounded queue (None = end)."""
+    for raw in source:
+        out.put(raw)
+    out.put(None)
+
+
+def _decode_input(raw: bytes, lineno: int, warn: Callable[[str], None]) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        warn(f"line {lineno}: invalid UTF-8, decoded with replacement characters")
+        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def stream(translator, source: BinaryIO, out: TextIO, beam: int | None = None, nbest: int = 1,
+           tokenized: bool = False, batch_size: int | None = None, warn: Callable[[str], None] = print) -> None:
+    """`mt translate`: lines from `source` → one translation per line on `out`, as they arrive.
+
+    A line is translated as soon as it is read, batched with whatever else is already waiting (up to a
+    batch); memory stays flat for any input length (the queue is bounded). n-best lists are joined by |||."""
+    batch_size = batch_size or translator.decode.batch_size
+    lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)
+    threading.Thread(target=_read_lines, args=(source, lines), daemon=True).start()
+    lineno, ended = 0, False
+    while not ended:
+        chunk = [lines.get()]  # block for one line, then take what is waiting
+        while chunk[-1] is not None and len(chunk) < batch_size:
+            try:
+                chunk.append(lines.get_nowait())
+            except queue.Empty:
+                break
+        if chunk[-1] is None:
+            ended = True
+            chunk.pop()
+        texts = []
+        for raw in chunk:
+            lineno += 1
+            text = _decode_input(raw, lineno, warn)
+            if text.strip() and translator.source_ids(text)[1]:
+                warn(f"line {lineno}: longer than {translator.decode.max_src_len} tokens, translated from a truncated source")
+            texts.append(text)
+        for outs in translator.translate(texts, beam=beam, nbest=nbest, batch_size=batch_size):
+            out.write(" ||| ".join(o.tokens if tokenized else o.text for o in outs) + "\n")
+        out.flush()

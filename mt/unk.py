@@ -14,15 +14,14 @@ import torch
 from torch import Tensor, nn
 
 from mt.data import pad_sources
+from mt.model import Seq2Seq
 from mt.vocab import BOS, UNK
 
 
-def cross_attention(model: nn.Module) -> nn.Module | None:
-    """The attention the alignment is read from: the last decoder layer's cross-attention, the RNN's, or None."""
-    layers = getattr(model, "decoder_layers", None)
-    if layers is not None:
-        return layers[-1].cross_attn
-    return getattr(model, "attention", None)
+def cross_attention(model: Seq2Seq) -> nn.Module | None:
+    """The attention the alignment is read from: the last decoder layer's cross-attention, or None."""
+    n = model.attention_layers()
+    return model.attention_module(n, "cross") if n else None
 
 
 @torch.no_grad()

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mt import attention_plot
-from mt.attention_plot import attention_matrix, draw_attention, plot_attention
 from mt.cli import main
 from mt.errors import MTError
 from mt.experiments import best_checkpoint
 from mt.model import build_model
 from mt.rnn import RNNConfig
+from mt.tools import attention_plot
+from mt.tools.attention_plot import attention_matrix, draw_attention, plot_attention
 from mt.translate import Translator
 
 SENTENCE = "My mother wants books."

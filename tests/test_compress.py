@@ -13,11 +13,12 @@ from torch import nn
 from torch.ao.nn.quantized import dynamic as nnqd
 
 from mt import checkpoint as ckpt
-from mt import compress, corpora
+from mt import codecs, corpora
 from mt.cli import main
 from mt.experiments import best_checkpoint
 from mt.model import count_parameters
-from mt.tradeoff import compression_report
+from mt.tools import compress
+from mt.tools.tradeoff import compression_report
 from mt.translate import Translator
 from tests.conftest import ROOT
 
@@ -78,7 +79,7 @@ def test_prune_reaches_sparsity_loads_and_is_smaller(tiny_run, tmp_path, capsys,
 def test_prune_finetune_keeps_the_mask(tiny_run):
     plain, meta = compress.prune(best_checkpoint(tiny_run), 0.5)
     tuned, tuned_meta = compress.prune(best_checkpoint(tiny_run), 0.5, finetune_steps=3, log=lambda _m: None)
-    plain, tuned = compress.densify(plain, meta["sparse"]), compress.densify(tuned, tuned_meta["sparse"])
+    plain, tuned = codecs.densify(plain, meta["sparse"]), codecs.densify(tuned, tuned_meta["sparse"])
     assert tuned_meta["pruned"]["sparsity"] >= 0.5 - 0.01
     changed = False
     for key in meta["sparse"]["shapes"]:

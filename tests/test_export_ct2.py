@@ -17,7 +17,7 @@ from mt import corpora  # noqa: E402
 from mt.cli import main  # noqa: E402
 from mt.data import pad_sources  # noqa: E402
 from mt.errors import MTError  # noqa: E402
-from mt.export_ct2 import CT2Translator, bench_ct2, build_spec, export_ctranslate2  # noqa: E402
+from mt.tools.export_ct2 import CT2Translator, bench_ct2, build_spec, export_ctranslate2  # noqa: E402
 from mt.translate import Translator  # noqa: E402
 from mt.vocab import BOS, EOS  # noqa: E402
 from tests.conftest import train_tiny  # noqa: E402
@@ -173,12 +173,12 @@ def test_cli_export_and_translate(tmp_path, monkeypatch, capsys):
     assert (out / "model.bin").exists() and str(out) in capsys.readouterr().out
     text = "\n".join(sample_lines("dev")[0][:5]) + "\n\nI like fish.\n"
     _stdin(monkeypatch, text)
-    assert main(["translate", "--engine", "ctranslate2", "--model", str(out), "--beam", "1"]) == 0
+    assert main(["translate", "--engine", "ctranslate2", "--ct2-dir", str(out), "--beam", "1"]) == 0
     ct2_out = capsys.readouterr().out
     _stdin(monkeypatch, text)
     assert main(["translate", "--run", str(run), "--beam", "1"]) == 0
     assert ct2_out == capsys.readouterr().out and len(ct2_out.splitlines()) == 7
     _stdin(monkeypatch, "I like fish.\n")
     assert main(["translate", "--engine", "ctranslate2"]) == 2
-    assert "--model" in capsys.readouterr().err
+    assert "--ct2-dir" in capsys.readouterr().err
     assert main(["export", "ct2-tiny-rnn-missing", "--out", str(tmp_path / "y")]) == 2

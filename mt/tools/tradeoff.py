@@ -17,7 +17,17 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
+from safetensors import safe_open
+
+from mt import checkpoint as ckpt
+from mt import config, corpora
+from mt.checkpoint import load
 from mt.errors import MTError
+from mt.evaluate import evaluate
+from mt.model import count_parameters
+from mt.tools.compress import resolve_source
+from mt.translate import Translator
 
 COLUMNS = [("label", "model", "{}"), ("params", "params", "{:,}"), ("sparsity", "sparsity", "{:.2f}"),
            ("file_mb", "file MB", "{:.2f}"), ("model_mb", "weights MB", "{:.2f}"),
@@ -28,8 +38,6 @@ COLUMNS = [("label", "model", "{}"), ("params", "params", "{:,}"), ("sparsity", 
 
 def parse_row(text: str) -> tuple[str, Path]:
     """'LABEL=PATH', a checkpoint path or a run name → (label, checkpoint path)."""
-    from mt.compress import resolve_source
-
     label, sep, target = text.partition("=")
     path = resolve_source(target if sep else text)
     return (label if sep else f"{path.parent.name}/{path.stem}"), path
@@ -37,9 +45,6 @@ def parse_row(text: str) -> tuple[str, Path]:
 
 def default_test_set(checkpoint: Path, split: str = "test") -> tuple[Path, Path, bool]:
     """The (src, ref, ref_tokenized) split of the corpus a checkpoint was trained on."""
-    from mt import config, corpora
-    from mt.checkpoint import load
-
     cfg = config.build(load(checkpoint)[1]["config"])
     folder, tokenized = corpora.resolve(cfg.data.corpus)
     return folder / f"{split}.en", folder / f"{split}.ja", tokenized
@@ -47,8 +52,6 @@ def default_test_set(checkpoint: Path, split: str = "test") -> tuple[Path, Path,
 
 def _model_bytes(path: Path) -> int:
     """Bytes of the model.* tensors in a checkpoint file (read from the header, nothing loaded)."""
-    from safetensors import safe_open
-
     total = 0
     with safe_open(path, framework="pt") as f:
         for key in f.keys():
@@ -64,13 +67,6 @@ def _model_bytes(path: Path) -> int:
 def measure(label: str, path: Path, src: Path, ref: Path, ref_tokenized: bool, speed_lines: int,
             repeats: int, threads: int) -> dict:
     """One row, measured in the calling process."""
-    import torch
-
-    from mt import corpora
-    from mt.checkpoint import load
-    from mt.evaluate import evaluate
-    from mt.translate import Translator
-
     if threads:
         torch.set_num_threads(threads)
     translator = Translator.from_checkpoint(path)
@@ -97,11 +93,7 @@ def measure(label: str, path: Path, src: Path, ref: Path, ref_tokenized: bool, s
 
 def _params(meta: dict) -> int:
     """Parameters of the architecture (a quantized model counts its float original)."""
-    from mt import config
-    from mt.model import build_model, count_parameters
-
-    cfg = config.build(meta["config"])
-    return count_parameters(build_model(cfg.model_type, cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"])))
+    return count_parameters(ckpt.model_from_meta(meta)[0])
 
 
 def compression_report(rows: list[tuple[str, Path]], src_file: Path, ref_file: Path, ref_tokenized: bool,

@@ -15,42 +15,27 @@ as a bitmask + the kept values (1 bit + 4·density bytes per entry); `densify` r
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.ao.nn.quantized import dynamic as nnqd
 
 from mt import checkpoint as ckpt
+from mt import codecs, corpora, data, experiments
 from mt import config as config_mod
 from mt.errors import MTError
-from mt.model import build_model
+from mt.optim import make_optimizer
+from mt.step import train_step
 
-QUANT_SUFFIXES = (".int8", ".scale", ".zero_point")
-SPARSE_SUFFIXES = (".mask", ".values")
 KEEP_META = ("config", "src_vocab", "tgt_vocab", "src_sp", "tgt_sp", "corpus_tokenized")
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """torch.ao quantization works but warns that it moves to torchao; keep user output clean."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        yield
 
 
 def resolve_source(target: str) -> Path:
     """A checkpoint file, or a run name/folder → that run's best checkpoint."""
-    from mt import experiments
-
     path = Path(target)
     return path if path.is_file() else experiments.best_checkpoint(experiments.find_run(target))
 
@@ -60,8 +45,7 @@ def load_float(path: Path) -> tuple[nn.Module, config_mod.Config, dict[str, Any]
     tensors, meta = ckpt.load(path)
     if meta.get("quantized"):
         raise MTError(f"{path} is already quantized; compress the float checkpoint it came from")
-    cfg = config_mod.build(meta["config"])
-    model = build_model(cfg.model_type, cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
+    model, cfg = ckpt.model_from_meta(meta)
     model.load_state_dict(ckpt.prefixed(tensors, "model."))
     return model.eval(), cfg, meta
 
@@ -82,13 +66,6 @@ def stored_bytes(tensors: dict[str, Tensor]) -> int:
 
 # -- quantization ----------------------------------------------------------------------
 
-def _quantize_dynamic(model: nn.Module) -> nn.Module:
-    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-    with _quiet():
-        return torch.ao.quantization.quantize_dynamic(
-            model, {nn.Linear: qconfig, nn.GRU: qconfig, nn.LSTM: qconfig}, dtype=torch.qint8)
-
-
 def _pack_int8(prefix: str, q: Tensor) -> dict[str, Tensor]:
     """A qint8 tensor → int8 values, float32 scales, int8 zero points (per channel or per tensor)."""
     if q.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
@@ -99,19 +76,11 @@ def _pack_int8(prefix: str, q: Tensor) -> dict[str, Tensor]:
             f"{prefix}.zero_point": zero.to(torch.int8)}
 
 
-def _unpack_int8(weights: dict[str, Tensor], prefix: str) -> Tensor:
-    values, scale, zero = (weights[prefix + s] for s in QUANT_SUFFIXES)
-    with _quiet():
-        if scale.dim() == 0:
-            return torch._make_per_tensor_quantized_tensor(values, float(scale), int(zero))
-        return torch._make_per_channel_quantized_tensor(values, scale.double(), zero.long(), 0)
-
-
 def _int8_rows(w: Tensor) -> Tensor:
     """Symmetric int8 quantization with one scale per row (an embedding's per-token table)."""
     scale = (w.detach().abs().amax(1) / 127).clamp_min(torch.finfo(torch.float32).eps)
     q = torch.round(w.detach() / scale[:, None]).clamp(-127, 127).to(torch.int8)
-    with _quiet():
+    with codecs.quiet():
         return torch._make_per_channel_quantized_tensor(q, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0)
 
 
@@ -119,7 +88,7 @@ def quantize_model(model: nn.Module) -> tuple[nn.Module, dict[str, Tensor], dict
     """Float model → (int8 model, tensors to store, structure for meta['quantized'])."""
     tied = {e: lin for e, emb in model.named_modules() if isinstance(emb, nn.Embedding)
             for lin, mod in model.named_modules() if isinstance(mod, nn.Linear) and mod.weight is emb.weight}
-    qmodel = _quantize_dynamic(model)
+    qmodel = codecs.quantize_dynamic(model)
     stored: dict[str, Tensor] = {}
     structure: dict[str, Any] = {"scheme": "dynamic int8, per-channel weights", "linear": [], "rnn": [],
                                  "embeddings": {}, "engine": torch.backends.quantized.engine}
@@ -145,38 +114,8 @@ def quantize_model(model: nn.Module) -> tuple[nn.Module, dict[str, Tensor], dict
     for key, value in model.state_dict().items():
         if key.rsplit(".", 1)[0] not in done:
             stored[key] = value
-    _set_int8(qmodel, stored, structure)  # the in-memory model is exactly what loading gives
+    codecs.set_int8(qmodel, stored, structure)  # the in-memory model is exactly what loading gives
     return qmodel, stored, structure
-
-
-def _set_int8(qmodel: nn.Module, weights: dict[str, Tensor], structure: dict[str, Any]) -> None:
-    """Re-pack stored int8 tensors into a freshly quantized model; dequantize the embeddings."""
-    modules = dict(qmodel.named_modules())
-    with _quiet():
-        for name in structure["linear"]:
-            modules[name].set_weight_bias(_unpack_int8(weights, f"{name}.weight"), weights.get(f"{name}.bias"))
-        for name in structure["rnn"]:
-            keys = modules[name]._weight_bias()
-            values = {k: _unpack_int8(weights, f"{name}.{k}") for k in keys["weight"]}
-            values.update({k: weights[f"{name}.{k}"] for k in keys["bias"]})
-            modules[name].set_weight_bias(values)
-    with torch.no_grad():
-        for name, source in structure["embeddings"].items():
-            modules[name].weight.copy_(_unpack_int8(weights, source).dequantize())
-
-
-def load_quantized(model: nn.Module, weights: dict[str, Tensor], meta: dict[str, Any]) -> nn.Module:
-    """Float model skeleton + stored int8 tensors → the quantized model `quantize` produced."""
-    structure = meta["quantized"]
-    plain = {k: v for k, v in weights.items() if not k.endswith(QUANT_SUFFIXES)}
-    missing, unexpected = model.load_state_dict(plain, strict=False)
-    owners = set(structure["linear"]) | set(structure["rnn"]) | set(structure["embeddings"])
-    if unexpected or any(k.rsplit(".", 1)[0] not in owners for k in missing):
-        raise MTError(f"quantized checkpoint does not fit the model "
-                      f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    qmodel = _quantize_dynamic(model)
-    _set_int8(qmodel, weights, structure)
-    return qmodel
 
 
 def quantize(checkpoint: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -226,26 +165,6 @@ def sparsity(model: nn.Module) -> tuple[float, float]:
     return zeros / sum(p.numel() for p in mats), total_zeros / sum(p.numel() for p in model.parameters())
 
 
-def sparse_pack(w: Tensor) -> tuple[Tensor, Tensor]:
-    """Dense matrix → (packed bitmask uint8, nonzero values in row-major order)."""
-    mask = (w != 0).flatten()
-    return torch.from_numpy(np.packbits(mask.numpy())), w.flatten()[mask].clone()
-
-
-def densify(tensors: dict[str, Tensor], sparse: dict[str, Any]) -> dict[str, Tensor]:
-    """Undo `sparse_pack` for every matrix listed in meta['sparse'] (called by checkpoint.load)."""
-    out = {k: v for k, v in tensors.items() if not k.endswith(SPARSE_SUFFIXES)}
-    for name, shape in sparse["shapes"].items():
-        bits, values = tensors[f"{name}.mask"], tensors[f"{name}.values"]
-        mask = torch.from_numpy(np.unpackbits(bits.numpy(), count=math.prod(shape)).astype(bool))
-        dense = torch.zeros(math.prod(shape), dtype=values.dtype)
-        dense[mask] = values
-        out[name] = dense.view(shape)
-    for name, source in sparse.get("aliases", {}).items():
-        out[name] = out[source]
-    return out
-
-
 def prune(checkpoint: Path, amount: float, scope: str = "global", finetune_steps: int = 0,
           lr: float | None = None, device: str = "cpu", log: Callable[[str], None] = print
           ) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -275,7 +194,7 @@ def _sparse_state(model: nn.Module, matrices: set[str]) -> tuple[dict[str, Tenso
             continue
         seen[ident] = name
         if key in matrices and (value == 0).float().mean() > 1 / 32:  # 1 mask bit < 4 bytes saved per zero
-            tensors[f"{name}.mask"], tensors[f"{name}.values"] = sparse_pack(value)
+            tensors[f"{name}.mask"], tensors[f"{name}.values"] = codecs.sparse_pack(value)
             sparse["shapes"][name] = list(value.shape)
         else:
             tensors[name] = value
@@ -286,10 +205,6 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
              steps: int, lr: float | None, device: str, log: Callable[[str], None]) -> float:
     """Train `steps` batches on the run's corpus with the trainer's own step (loss, precision), a fresh
     optimiser warming up over the first 10 % of steps to a constant lr, re-applying the masks after each step."""
-    from mt import corpora, data
-    from mt.optim import make_optimizer
-    from mt.step import train_step
-
     corpus_dir, _ = corpora.resolve(cfg.data.corpus)
     prep = data.prepare(cfg.data, corpus_dir, log)
     if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:

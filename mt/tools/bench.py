@@ -28,8 +28,12 @@ from pathlib import Path
 import torch
 
 from mt import config as config_mod
+from mt import corpora, data, memory
 from mt.config import Config
 from mt.errors import MTError
+from mt.model import build_model, count_parameters
+from mt.optim import make_optimizer, use_bf16
+from mt.step import train_step
 
 
 def load_config(model: str | None, config_file: str | None, sets: list[str], corpus: str | None) -> Config:
@@ -90,11 +94,6 @@ def flops_per_token(model: torch.nn.Module) -> tuple[int, int]:
 
 def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int) -> dict:
     """Build the run's data, model and optimiser; time `repeats` passes of `steps` steps (runs in a child)."""
-    from mt import corpora, data, memory
-    from mt.model import build_model, count_parameters
-    from mt.optim import make_optimizer, use_bf16
-    from mt.step import train_step
-
     torch.set_num_threads(threads)
     cfg = config_mod.build(raw)
     memory.limit_kernel_cache(cfg.train.kernel_cache)

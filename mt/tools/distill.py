@@ -19,17 +19,16 @@ from pathlib import Path
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
-from mt import corpora, experiments
+from mt import corpora, experiments, trainer
 from mt.config import Config
 from mt.errors import MTError
-from mt.model import build_model, count_parameters
+from mt.model import count_parameters
+from mt.translate import Translator
 
 
 def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: str = "cpu",
                      log: Callable[[str], None] = print, chunk: int = 1000) -> Path:
     """Translate the teacher's training sources into a new corpus folder (cached); returns it."""
-    from mt.translate import Translator
-
     st = teacher_ckpt.stat()
     key = f"{teacher_ckpt.resolve()}:{st.st_size}:{st.st_mtime_ns}:{beam}:{limit}"
     folder = corpora.cache_root() / "distilled" / hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -77,12 +76,9 @@ def distill(teacher_run: Path, model_type: str, config_path: Path | None = None,
             name: str | None = None, limit: int = 0, epochs: int | None = None, beam: int | None = None,
             device: str = "cpu", log: Callable[[str], None] = print) -> tuple[Path, dict]:
     """Teacher run → distilled corpus → student run trained on it; returns (run folder, summary)."""
-    from mt import trainer
-
     teacher_ckpt = experiments.best_checkpoint(teacher_run)
     meta = ckpt.load(teacher_ckpt)[1]
-    teacher_cfg = config_mod.build(meta["config"])
-    teacher = build_model(teacher_cfg.model_type, teacher_cfg.model, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
+    teacher, teacher_cfg = ckpt.model_from_meta(meta)
     run = experiments.runs_root() / (name or f"{model_type}-distilled-{teacher_run.name}")
     if run.exists():  # checked before the teacher decodes for minutes; the trainer's claim is the atomic check
         raise MTError(f"run {run} already exists: pick another --name")

@@ -31,20 +31,17 @@ def _modules(model: nn.Module, layer: int | None, head: int | str, kind: str) ->
     """The attention module to record, with the 1-based layer it sits in and the layer count."""
     if kind not in ("cross", "self"):
         raise MTError(f"attention kind must be cross or self, got {kind!r}")
-    layers = getattr(model, "decoder_layers", None)
-    if layers is None:  # the RNN: one attention between decoder and encoder states
-        if kind == "self":
-            raise MTError("the RNN decoder has no self-attention; leave out --self-attention")
-        if getattr(model, "attention", None) is None:
-            raise MTError("this model has no attention (a seq2seq run trained with attention = \"none\")")
-        if layer not in (None, 1) or head not in ("mean", 1):
-            raise MTError("the RNN has a single attention: --layer and --head do not apply")
-        return model.attention, 1, 1
-    n = len(layers)
+    n = model.attention_layers()
+    if n == 0:
+        raise MTError("this model has no attention (a seq2seq run trained with attention = \"none\")")
+    if kind == "self" and model.attention_module(n, "self") is None:
+        raise MTError("the RNN decoder has no self-attention; leave out --self-attention")
+    if n == 1 and model.attention_module(1, "self") is None and (layer not in (None, 1) or head not in ("mean", 1)):
+        raise MTError("the RNN has a single attention: --layer and --head do not apply")
     layer = n if layer is None else layer
     if not 1 <= layer <= n:
         raise MTError(f"layer must be 1..{n} (decoder layers, 1 = nearest the embeddings), got {layer}")
-    module = layers[layer - 1].cross_attn if kind == "cross" else layers[layer - 1].self_attn
+    module = model.attention_module(layer, kind)
     if head != "mean" and not (isinstance(head, int) and 1 <= head <= module.n_heads):
         raise MTError(f"head must be 1..{module.n_heads} or mean, got {head!r}")
     return module, layer, n
@@ -138,8 +135,9 @@ def describe(translator, checkpoint: Path, layer: int | None, head: int | str, k
     """Plot title: run and checkpoint, which attention, layer and head."""
     _, layer_no, n = _modules(translator.model, layer, head, kind)
     run = f"{checkpoint.parent.name}/{checkpoint.stem}"
-    if not hasattr(translator.model, "decoder_layers"):
-        return f"{run}\nRNN {translator.model.attention.kind} attention"
+    module = translator.model.attention_module(layer_no, kind)
+    if translator.model.attention_module(layer_no, "self") is None:  # the RNN's one attention
+        return f"{run}\nRNN {module.kind} attention"
     what = "encoder–decoder attention" if kind == "cross" else "decoder self-attention"
     return f"{run}\n{what}, decoder layer {layer_no}/{n}, head {head}"
 

@@ -1,7 +1,7 @@
 """`mt bench translate`: decoding speed, quality and memory of one checkpoint on several engines.
 
-Engines: torch (our fp32 model), torch-int8 (mt.compress dynamic int8), ct2 and ct2-int8
-(CTranslate2 float32 / int8 exports via mt.export_ct2). Each engine runs in its own spawned
+Engines: torch (our fp32 model), torch-int8 (mt.tools.compress dynamic int8), ct2 and ct2-int8
+(CTranslate2 float32 / int8 exports via mt.tools.export_ct2). Each engine runs in its own spawned
 process (its peak RSS is its own; torch and CTranslate2 each bring a thread pool). Per engine and
 beam: one warm-up, then `repeats` timed passes over the test set with sources already tokenized
 and the model loaded (median: sentences/s, generated tokens/s, EOS excluded), test BLEU, and the
@@ -20,15 +20,23 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
+
+from mt import checkpoint as ckpt
+from mt import metrics
+from mt.corpora import read_lines
 from mt.errors import MTError
+from mt.tools import compress
+from mt.tools.bench import machine, peak_rss_mb
+from mt.tools.export_ct2 import CT2Translator, bench_ct2, export_ctranslate2
+from mt.tools.tradeoff import default_test_set
+from mt.translate import Translator
 
 ENGINES = ("torch", "torch-int8", "ct2", "ct2-int8")
 
 
 def _bleu(outputs: list, refs: list[str], tokenized: bool) -> float:
     """Corpus-token BLEU on a tokenized corpus, else BLEU on Japanese text (ja-mecab or fallback)."""
-    from mt import metrics
-
     if tokenized:
         return metrics.corpus_token_bleu([o.tokens for o in outputs], refs)[0]
     return metrics.ja_bleu([o.text for o in outputs], refs)[0]
@@ -37,11 +45,6 @@ def _bleu(outputs: list, refs: list[str], tokenized: bool) -> float:
 def _torch_child(path: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
                  repeats: int, threads: int) -> dict:
     """Our Translator (fp32 or int8 checkpoint): speed and BLEU per beam, then peak RSS."""
-    import torch
-
-    from mt.bench import peak_rss_mb
-    from mt.translate import Translator
-
     torch.set_num_threads(threads)
     tr = Translator.from_checkpoint(path)
     sources = [tr.source_ids(line)[0] for line in lines]
@@ -62,9 +65,6 @@ def _torch_child(path: Path, lines: list[str], refs: list[str], tokenized: bool,
 def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
                repeats: int, threads: int) -> dict:
     """A CTranslate2 export: bench_ct2 per beam (timed as ours), BLEU from one more pass, peak RSS."""
-    from mt.bench import peak_rss_mb
-    from mt.export_ct2 import CT2Translator, bench_ct2
-
     out: dict = {}
     for beam in beams:  # bench_ct2 loads its own translator and frees it on return
         speed = bench_ct2(model_dir, lines, beam, repeats, intra_threads=threads)
@@ -93,31 +93,20 @@ def _prepare_engine(engine: str, checkpoint: Path, tmp: Path) -> tuple[Path | No
     if engine == "torch":
         return checkpoint, ["--checkpoint", str(checkpoint)], ""
     if engine == "torch-int8":
-        from mt import checkpoint as ckpt
-        from mt import compress
-
-        if not hasattr(compress, "quantize"):
-            return None, [], "mt.compress has no quantize(): torch-int8 skipped"
         tensors, meta = compress.quantize(checkpoint)
         path = tmp / "int8.safetensors"
         ckpt.save(path, tensors, meta)
         return path, ["--checkpoint", str(path)], ""
     try:
-        from mt.export_ct2 import export_ctranslate2
-
         out = export_ctranslate2(checkpoint, tmp / engine, "int8" if engine == "ct2-int8" else None)
     except MTError as e:
         return None, [], f"{engine} skipped: {e}"
-    return out, ["--engine", "ctranslate2", "--model", str(out)], ""
+    return out, ["--engine", "ctranslate2", "--ct2-dir", str(out)], ""
 
 
 def bench_translate(checkpoint: Path, engines: list[str], repeats: int = 3, threads: int = 2,
                     beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None) -> dict:
     """Measure every engine on the checkpoint corpus's test split; returns the JSON record."""
-    from mt.bench import machine
-    from mt.corpora import read_lines
-    from mt.tradeoff import default_test_set
-
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
