@@ -1,5 +1,5 @@
 # Two commands do all the set-up:  `make train`  and  `make test`.
-# torch goes in first: torch==2.13.0 is the CPU build on our machines' local disk (a plain
+# torch goes in first: torch==2.13.0 is the CPU build where a local wheel is provided (a plain
 # `torch` requirement there would pull a multi-GB CUDA build); elsewhere pip fetches the normal
 # torch 2.13.0 wheel for the platform. Override with `make TORCH=torch ...` for another version.
 PYTHON ?= python3

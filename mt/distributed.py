@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 
 class Distributed:
@@ -27,8 +28,6 @@ class Distributed:
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         if self.world == 1:
             return model
-        from torch.nn.parallel import DistributedDataParallel
-
         return DistributedDataParallel(model)
 
     def shard(self, batches: list) -> list:

@@ -179,7 +179,7 @@ def compare_table(names: list[str]) -> str:
 
 def plot_runs(names: list[str], out: Path) -> Path:
     """Dev BLEU and losses per epoch for several runs side by side."""
-    import matplotlib
+    import matplotlib  # lazy: an optional extra (mt-enja[plot]), slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

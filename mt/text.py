@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+import sentencepiece as spm
+from janome.tokenizer import Tokenizer
+
 from mt.errors import MTError
 
 # small_parallel_enja's English: Stanford-tokenized, lowercased; clitics split before the
@@ -75,8 +78,6 @@ def normalize_en(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _janome():
-    from janome.tokenizer import Tokenizer
-
     return Tokenizer(wakati=True)
 
 
@@ -166,8 +167,6 @@ class Pipeline:
         self.sp_model = sp_model
         self._sp = None
         if sp_model is not None:
-            import sentencepiece as spm
-
             self._sp = spm.SentencePieceProcessor(model_proto=sp_model)
 
     def tokenize(self, text: str) -> list[str]:
@@ -187,8 +186,6 @@ class Pipeline:
 def train_sentencepiece(lines: Iterable[str], pre: str, vocab_size: int, model_type: str,
                         character_coverage: float) -> bytes:
     """Train sentencepiece on pre-tokenized training sentences; return the model bytes."""
-    import sentencepiece as spm
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input.txt"
         with open(path, "w", encoding="utf-8") as f:

@@ -12,7 +12,8 @@ from mt import config
 from mt.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-MIRROR = ROOT.parent / "shared" / "corpora"
+MIRROR = Path(os.environ.get("MT_CORPUS_MIRROR") or ROOT.parent / "shared" / "corpora")  # a local corpus mirror
+needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no corpus mirror at {MIRROR} (set MT_CORPUS_MIRROR)")
 
 torch.set_num_threads(1)
 

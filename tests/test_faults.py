@@ -17,9 +17,7 @@ import pytest
 from mt import checkpoint, experiments
 from mt.cli import main
 from mt.errors import MTError
-from tests.conftest import MIRROR, ROOT, tiny_train_args, train_tiny
-
-needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason="corpus mirror ../shared/corpora not present")
+from tests.conftest import MIRROR, ROOT, needs_mirror, tiny_train_args, train_tiny
 
 
 def _epochs_recorded(run: Path) -> list[int]:

@@ -81,7 +81,7 @@ def attention_matrix(translator, sentence: str, layer: int | None = None, head: 
 
 def cjk_font() -> str | None:
     """Family name of an installed font with Japanese glyphs (registering matplotlib-fontja's), or None."""
-    import matplotlib
+    import matplotlib  # lazy: an optional extra (mt-enja[plot]), slow to import
     from matplotlib import font_manager
 
     for name in CJK_FAMILIES:
@@ -103,7 +103,7 @@ def cjk_font() -> str | None:
 def plot_attention(src_tokens: list[str], out_tokens: list[str], matrix: Tensor, out: Path, title: str,
                    warn: Callable[[str], None] | None = None, xlabel: str = "source (English)") -> Path:
     """Heatmap of `matrix` (rows: output tokens, columns: `src_tokens`) with a colour bar, saved as PNG."""
-    import matplotlib
+    import matplotlib  # lazy: an optional extra (mt-enja[plot]), slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

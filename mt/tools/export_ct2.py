@@ -40,7 +40,7 @@ _FACTOR_SEP = "\uffe8"  # CT2 reads "￨" inside a token as a source-factor sepa
 def _ct2():
     """Import ctranslate2 or fail with one line saying how to get it."""
     try:
-        import ctranslate2
+        import ctranslate2  # lazy: an optional extra (mt-enja[ct2])
     except ImportError:
         raise MTError("CTranslate2 support needs the ctranslate2 package: pip install ctranslate2") from None
     return ctranslate2
