@@ -222,32 +222,15 @@ def cmd_translate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from mt import config, corpora, experiments
-    from mt.evaluate import evaluate, format_scores
-    from mt.translate import Translator
+    from mt import evaluate, experiments
 
     path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-    translator = Translator.from_checkpoint(path, args.device, alpha=args.alpha, keep_unk=args.keep_unk)
-    out_dir = path.parent
-    if args.src or args.ref:
-        if not (args.src and args.ref):
-            raise MTError("--src and --ref go together")
-        src, ref, tokenized, name = Path(args.src), Path(args.ref), args.ref_tokenized, Path(args.src).stem
-        for p in (src, ref):
-            if not p.is_file():
-                raise MTError(f"file not found: {p}")
-    else:
-        from mt.checkpoint import load
-
-        cfg = config.build(load(path)[1]["config"])
-        folder, tokenized = corpora.resolve(cfg.data.corpus)
-        src, ref, name = folder / f"{args.split}.en", folder / f"{args.split}.ja", args.split
-    if args.checkpoint:  # a derived checkpoint (pruned, int8, …) must not overwrite its run's own scores
-        name = f"{name}.{path.stem}"
-    print(f"mt: evaluating {path} on {src}", file=sys.stderr)
-    scores = evaluate(translator, src, ref, tokenized, out_dir, name, args.beam)
-    print(format_scores(scores))
-    print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
+    eval_set = evaluate.eval_set(path, args.split, args.src, args.ref, args.ref_tokenized)
+    print(f"mt: evaluating {path} on {eval_set.src}", file=sys.stderr)
+    scores = evaluate.evaluate_checkpoint(path, eval_set, args.device, args.alpha, args.keep_unk, args.beam,
+                                          derived=bool(args.checkpoint))
+    print(evaluate.format_scores(scores))
+    print(f"hypotheses and scores written to {path.parent}", file=sys.stderr)
     return 0
 
 
@@ -338,17 +321,14 @@ def cmd_distill(args) -> int:
 
 
 def cmd_compress_report(args) -> int:
+    from mt import evaluate
     from mt.tools import tradeoff
 
     rows = [tradeoff.parse_row(r) for r in args.rows]
-    if bool(args.src) != bool(args.ref):
-        raise MTError("--src and --ref go together")
-    if args.src:
-        src, ref, tokenized = Path(args.src), Path(args.ref), args.ref_tokenized
-    else:
-        src, ref, tokenized = tradeoff.default_test_set(rows[0][1], args.split)
-    print(f"mt: measuring {len(rows)} checkpoints on {src}", file=sys.stderr)
-    report = tradeoff.compression_report(rows, src, ref, tokenized, args.speed_lines, args.repeats, args.threads)
+    eval_set = evaluate.eval_set(rows[0][1], args.split, args.src, args.ref, args.ref_tokenized)
+    print(f"mt: measuring {len(rows)} checkpoints on {eval_set.src}", file=sys.stderr)
+    report = tradeoff.compression_report(rows, eval_set.src, eval_set.ref, eval_set.ref_tokenized, args.speed_lines,
+                                         args.repeats, args.threads)
     for line in tradeoff.format_report(report):
         print(line)
     if args.json:

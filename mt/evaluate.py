@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from mt import corpora, files, metrics
+from mt import checkpoint as ckpt
+from mt import config, corpora, files, metrics
 from mt.errors import MTError
 from mt.text import detokenize_ja
 from mt.translate import Translator
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Source and reference files to score on, and the name the outputs are written under."""
+
+    src: Path
+    ref: Path
+    ref_tokenized: bool
+    name: str
+
+
+def eval_set(checkpoint: Path, split: str = "test", src: str | None = None, ref: str | None = None,
+             ref_tokenized: bool = False) -> EvalSet:
+    """`--src/--ref` files, else the checkpoint's own corpus split."""
+    if src or ref:
+        if not (src and ref):
+            raise MTError("--src and --ref go together")
+        for p in (src, ref):
+            if not Path(p).is_file():
+                raise MTError(f"file not found: {p}")
+        return EvalSet(Path(src), Path(ref), ref_tokenized, Path(src).stem)
+    cfg = config.build(ckpt.load(checkpoint)[1]["config"])
+    folder, tokenized = corpora.resolve(cfg.data.corpus)
+    return EvalSet(folder / f"{split}.en", folder / f"{split}.ja", tokenized, split)
+
+
+def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: float | None = None,
+                        keep_unk: bool = False, beam: int | None = None, derived: bool = False) -> dict:
+    """`mt evaluate`: load, translate, score; outputs next to the checkpoint. A `derived` checkpoint (pruned,
+    int8, …, named by --checkpoint) writes under its own name so it never overwrites its run's scores."""
+    translator = Translator.from_checkpoint(path, device, alpha=alpha, keep_unk=keep_unk)
+    name = f"{test.name}.{path.stem}" if derived else test.name
+    return evaluate(translator, test.src, test.ref, test.ref_tokenized, path.parent, name, beam)
 
 
 def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokenized: bool,

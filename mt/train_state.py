@@ -13,6 +13,8 @@ from mt import checkpoint as ckpt
 from mt.config import TrainConfig
 from mt.errors import MTError
 
+MODEL = "model."  # the prefix of the model's weights among a checkpoint's tensors
+
 
 @dataclass
 class TrainState:
@@ -127,6 +129,6 @@ def average_checkpoints(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dic
     dtype = {k: v.dtype for k, v in ckpt.prefixed(ckpt.load(paths[-1])[0], "model.").items()}
     averaged = {k: (v / len(paths)).to(dtype[k]) for k, v in total.items()}
     for name, source in meta.get("tied", {}).items():  # a tied weight stays one tensor
-        if name.startswith("model.") and source.startswith("model."):
-            averaged[name[6:]] = averaged[source[6:]]
+        if name.startswith(MODEL) and source.startswith(MODEL):
+            averaged[name.removeprefix(MODEL)] = averaged[source.removeprefix(MODEL)]
     return averaged, meta

@@ -74,3 +74,10 @@ def test_auto_target_tokenizer_is_resolved_in_one_place():
     assert auto.resolved(tokenized=True).tgt_tokenizer == "space"
     assert auto.resolved(tokenized=False).tgt_tokenizer == "janome"
     assert config.DataConfig(tgt_tokenizer="janome").resolved(tokenized=True).tgt_tokenizer == "janome"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "experiments").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = config.load(None, path)
+    assert cfg.model_type in ("transformer", "seq2seq")

@@ -26,10 +26,10 @@ from mt import checkpoint as ckpt
 from mt import metrics
 from mt.corpora import read_lines
 from mt.errors import MTError
+from mt.evaluate import eval_set
 from mt.tools import compress
 from mt.tools.bench import machine, peak_rss_mb
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, export_ctranslate2
-from mt.tools.tradeoff import default_test_set
 from mt.translate import Translator
 
 ENGINES = ("torch", "torch-int8", "ct2", "ct2-int8")
@@ -112,7 +112,8 @@ def bench_translate(checkpoint: Path, engines: list[str], repeats: int = 3, thre
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
     if repeats < 1:
         raise MTError("--repeats must be at least 1")
-    src, ref, tokenized = default_test_set(checkpoint)
+    test = eval_set(checkpoint)
+    src, ref, tokenized = test.src, test.ref, test.ref_tokenized
     lines, refs = list(read_lines(src)), list(read_lines(ref))
     if limit:
         lines, refs = lines[:limit], refs[:limit]

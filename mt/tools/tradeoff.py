@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 
 from mt import checkpoint as ckpt
-from mt import config, corpora
+from mt import corpora
 from mt.checkpoint import load
 from mt.errors import MTError
 from mt.evaluate import evaluate
@@ -41,13 +41,6 @@ def parse_row(text: str) -> tuple[str, Path]:
     label, sep, target = text.partition("=")
     path = resolve_source(target if sep else text)
     return (label if sep else f"{path.parent.name}/{path.stem}"), path
-
-
-def default_test_set(checkpoint: Path, split: str = "test") -> tuple[Path, Path, bool]:
-    """The (src, ref, ref_tokenized) split of the corpus a checkpoint was trained on."""
-    cfg = config.build(load(checkpoint)[1]["config"])
-    folder, tokenized = corpora.resolve(cfg.data.corpus)
-    return folder / f"{split}.en", folder / f"{split}.ja", tokenized
 
 
 def _model_bytes(path: Path) -> int:
