@@ -63,9 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
     ev.add_argument("--keep-unk", action="store_true", help="score <unk> outputs as they are (no source-word copy)")
 
-    cmp_ = sub.add_parser("compare", help="runs side by side")
-    cmp_.add_argument("runs", nargs="*")
+    cmp_ = sub.add_parser("compare", help="runs side by side: scores, confidence intervals, paired significance")
+    cmp_.add_argument("runs", nargs="*", help="run names or folders (default: every run)")
+    cmp_.add_argument("--split", choices=["test", "dev"], default="test")
+    cmp_.add_argument("--baseline", help="the run the others are compared with (default: the first)")
+    cmp_.add_argument("--paired", choices=["bs", "ar"], default="bs",
+                      help="paired bootstrap resampling (default) or approximate randomization")
+    cmp_.add_argument("--samples", type=int, default=0, help="resamples (bs, default 1000) or trials (ar, default 10000)")
+    cmp_.add_argument("--seed", type=int, default=12345, help="random seed of the resampling (sacrebleu's default)")
+    cmp_.add_argument("--format", choices=["table", "json", "markdown", "latex"], default="table")
+    cmp_.add_argument("--ref", help="reference file: compare --hyps files instead of runs (like sacrebleu -i)")
+    cmp_.add_argument("--hyps", nargs="+", help="hypothesis files, the first is the baseline")
+    cmp_.add_argument("--ref-tokenized", action="store_true", help="--ref and --hyps hold corpus tokens")
+    cmp_.add_argument("--evaluate", action="store_true", help="run `mt evaluate` for runs without hypotheses")
+    cmp_.add_argument("--force", action="store_true", help="compare even what is not comparable (with a warning)")
     cmp_.add_argument("--plot", help="write dev BLEU / loss curves to this PNG")
+    cmp_.add_argument("--x", choices=["epochs", "updates", "minutes"], default="epochs", help="x axis of --plot")
 
     avg = sub.add_parser("average", help="average the last k epoch checkpoints of a run")
     avg.add_argument("run")
@@ -235,11 +248,15 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from mt import experiments
+    from mt import compare, evaluate
 
-    print(experiments.compare_table(args.runs))
+    req = compare.Request(args.runs, args.split, args.baseline, args.paired, args.samples, args.seed, args.format,
+                          Path(args.ref) if args.ref else None, [Path(h) for h in args.hyps or []], args.ref_tokenized,
+                          args.force, Path(args.plot) if args.plot else None, args.x)
+    warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
+    print(compare.run(req, evaluate.evaluate_run(args.split) if args.evaluate else None, warn))
     if args.plot:
-        print(f"plot written to {experiments.plot_runs(args.runs, Path(args.plot))}", file=sys.stderr)
+        print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
 
 

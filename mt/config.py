@@ -76,6 +76,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model for training steps (inductor; dynamic shapes)
     kernel_cache: int = 16  # CPU bf16: shapes kept in ideep/oneDNN kernel caches (0 = libraries default, 1024; mt/memory.py)
     trim_memory_every: int = 0  # return freed heap to the OS every N steps (glibc malloc_trim): lower RSS, slower
+    tensorboard: bool = True  # also write TensorBoard event files (needs mt-enja[tensorboard]; mt/tracking.py)
 
     def __post_init__(self) -> None:
         if self.schedule == "plateau" and not (0 < self.decay_factor <= 1 and self.decay_patience >= 1):

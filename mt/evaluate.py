@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mt import checkpoint as ckpt
-from mt import config, corpora, files, metrics
+from mt import config, corpora, experiments, files, metrics
 from mt.errors import MTError
 from mt.text import detokenize_ja
 from mt.translate import Translator
@@ -45,6 +46,14 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     translator = Translator.from_checkpoint(path, device, alpha=alpha, keep_unk=keep_unk)
     name = f"{test.name}.{path.stem}" if derived else test.name
     return evaluate(translator, test.src, test.ref, test.ref_tokenized, path.parent, name, beam)
+
+
+def evaluate_run(split: str, device: str = "cpu") -> Callable[[Path], None]:
+    """`mt compare --evaluate`: a function that evaluates a run's final checkpoint on `split`."""
+    def run(folder: Path) -> None:
+        path = experiments.best_checkpoint(folder)
+        evaluate_checkpoint(path, eval_set(path, split), device)
+    return run
 
 
 def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokenized: bool,

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -151,15 +151,10 @@ def summarize(run: Path) -> dict:
     return row
 
 
-def compare_table(names: list[str]) -> str:
-    runs = [find_run(n) for n in names] if names else all_runs()
-    if not runs:
-        raise MTError(f"no runs in {runs_root()}")
-    rows = [summarize(r) for r in runs]
-    cols = ["run", "model", "params", "epochs", "best_dev_bleu", "test_bleu", "test_bleu_ja",
-            "test_chrf", "minutes", "tok_per_s"]
-    heads = ["run", "model", "params", "epochs", "dev BLEU", "test BLEU", "test BLEU(ja-mecab)",
-             "test chrF", "minutes", "tgt tok/s"]
+def runs_table(runs: list[Path]) -> list[list[str]]:
+    """The runs' training figures (the first rows of `mt compare`): header row, then one row per run."""
+    cols = ["run", "model", "params", "epochs", "best_dev_bleu", "minutes", "tok_per_s"]
+    heads = ["run", "model", "params", "epochs", "dev BLEU", "minutes", "tgt tok/s"]
 
     def fmt(v) -> str:
         if v is None:
@@ -170,37 +165,69 @@ def compare_table(names: list[str]) -> str:
             return f"{v / 1e6:.2f}M"
         return str(v)
 
-    table = [heads] + [[fmt(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return [heads] + [[fmt(summarize(r).get(c)) for c in cols] for r in runs]
 
 
-def plot_runs(names: list[str], out: Path) -> Path:
-    """Dev BLEU and losses per epoch for several runs side by side."""
+X_AXES = {"epochs": ("epoch", "epoch"), "updates": ("step", "updates"), "minutes": ("minutes", "training minutes")}
+
+
+def plot_runs(runs: list[Path], out: Path, x: str = "epochs", force: bool = False,
+              warn: Callable[[str], None] = print) -> Path:
+    """Dev BLEU and losses of several runs side by side, against epochs, updates or training minutes.
+
+    Refuses (force: warns) to draw on one axis dev BLEU of different dev sets or BLEU signatures."""
+    _check_plottable(runs, force, warn)
+    return _draw(runs, out, x)
+
+
+def _check_plottable(runs: list[Path], force: bool, warn: Callable[[str], None]) -> None:
+    infos = [(r, json.loads((r / "info.json").read_text())) for r in runs if (r / "info.json").exists()]
+    for run, info in infos[1:]:
+        base, first = infos[0]
+        for what, key in (("corpora", "corpus"), ("dev BLEU signatures", "bleu_signature")):
+            if info.get(key) != first.get(key):
+                msg = (f"not comparable on one axis: {base.name} and {run.name} have different {what} "
+                       f"({first.get(key)} vs {info.get(key)}) (--force plots anyway)")
+                if not force:
+                    raise MTError(msg)
+                warn(msg)
+
+
+def _draw(runs: list[Path], out: Path, x: str) -> Path:
     import matplotlib  # lazy: an optional extra (mt-enja[plot]), slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [find_run(n) for n in names] if names else all_runs()
+    key, label = X_AXES[x]
     fig, (ax_bleu, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     for run in runs:
         records = [r for r in read_metrics(run) if "epoch" in r]
         if not records:
             continue
-        epochs = [r["epoch"] for r in records]
-        line, = ax_bleu.plot(epochs, [r["dev_bleu"] for r in records], marker="o", ms=3, label=run.name)
-        ax_loss.plot(epochs, [r["train_loss"] for r in records], color=line.get_color(), label=f"{run.name} train")
-        ax_loss.plot(epochs, [r["dev_loss"] for r in records], color=line.get_color(), ls="--", label=f"{run.name} dev")
-    ax_bleu.set(title="dev BLEU (greedy, corpus tokens)", xlabel="epoch", ylabel="BLEU")
-    ax_loss.set(title="loss per target token (train: smoothed; dev: NLL)", xlabel="epoch", ylabel="loss")
+        xs = _x_values(records, key)
+        line, = ax_bleu.plot(xs, [r["dev_bleu"] for r in records], marker="o", ms=3, label=run.name)
+        ax_loss.plot(xs, [r["train_loss"] for r in records], color=line.get_color(), label=f"{run.name} train")
+        ax_loss.plot(xs, [r["dev_loss"] for r in records], color=line.get_color(), ls="--", label=f"{run.name} dev")
+    signature = json.loads((runs[0] / "info.json").read_text()).get("bleu_signature", "") if runs else ""
+    ax_bleu.set(title=f"dev BLEU (greedy)\n{signature}", xlabel=label, ylabel="BLEU")
+    ax_loss.set(title="loss per target token (train: smoothed; dev: NLL)", xlabel=label, ylabel="loss")
     for ax in (ax_bleu, ax_loss):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    ax_bleu.title.set_fontsize(8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
+
+
+def _x_values(records: list[dict], key: str) -> list[float]:
+    if key != "minutes":
+        return [r[key] for r in records]
+    total, xs = 0.0, []
+    for r in records:
+        total += r["seconds"] / 60
+        xs.append(round(total, 2))
+    return xs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import NamedTuple
 
 import torch
 
@@ -23,9 +24,16 @@ def token_loss(logits: torch.Tensor, batch: data.Batch, label_smoothing: float, 
                                   PAD) / (n_tokens or batch.n_tokens)
 
 
+class Step(NamedTuple):
+    """What one update reports: its loss (per target token) and the gradient norm before clipping."""
+
+    loss: torch.Tensor
+    grad_norm: float
+
+
 def train_step(model, optimizer, batch: data.Batch, cfg: Config, step: int, epoch: int,
-               dev: torch.device, lr_decays: int = 0) -> torch.Tensor:
-    """One optimiser update on `batch` as step `step` (1-based): lr, forward, loss, backward, clip; the loss.
+               dev: torch.device, lr_decays: int = 0) -> Step:
+    """One optimiser update on `batch` as step `step` (1-based): lr, forward, loss, backward, clip.
 
     With train.micro_batches = k the batch's rows go through forward/backward in k chunks whose gradients add
     up to the whole batch's (the loss of each is divided by the whole batch's tokens): the same update, with
@@ -48,9 +56,8 @@ def train_step(model, optimizer, batch: data.Batch, cfg: Config, step: int, epoc
             loss.backward()
             del logits
         total += loss.detach().cpu()
-    if cfg.train.clip_grad:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad or float("inf"))
     optimizer.step()
     if cfg.train.trim_memory_every and step % cfg.train.trim_memory_every == 0:
         memory.trim()
-    return total
+    return Step(total, float(norm))

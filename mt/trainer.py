@@ -35,6 +35,7 @@ from mt.model import build_model, count_parameters
 from mt.optim import learning_rate, make_optimizer
 from mt.step import train_step
 from mt.text import detokenize_ja
+from mt.tracking import Tracker
 from mt.train_state import (
     TrainState,
     average_checkpoints,
@@ -92,6 +93,7 @@ class Session:
     translator: Translator
     meta_base: dict  # the metadata every checkpoint of the run carries
     state: TrainState
+    tracker: Tracker
 
 
 def start(model: str | None, config_path: str | None, flags: dict, sets: list[str], name: str | None,
@@ -117,7 +119,10 @@ def train(cfg: Config, run: Path, device: str = "cpu", resume: bool = False, log
     torch.manual_seed(cfg.train.seed)
     with _claim(run, resume, dist):
         s = _set_up(cfg, run, dist, dev, resume, log, run_files or {})
-        stopped = fit(s)
+        try:
+            stopped = fit(s)
+        finally:
+            s.tracker.close()
         return _finish(s, stopped)
 
 
@@ -138,6 +143,7 @@ def fit(s: Session) -> str:
                 record = _epoch_record(s, loss, n_tok, n_src, seconds)
                 improved, decayed = s.state.end_epoch(record["dev_bleu"], s.cfg.train)
                 _save_epoch(s, record, improved)
+                s.tracker.epoch(record, s.state.best_bleu)
                 s.log(_format(record, improved))
                 if decayed:
                     s.log(f"no dev BLEU gain for {s.state.bad_epochs} epoch{'s' * (s.state.bad_epochs > 1)}: "
@@ -227,8 +233,11 @@ def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume
     log(f"{cfg.model_type}: {count_parameters(model):,} parameters; vocab {len(prep.src_vocab)}/"
         f"{len(prep.tgt_vocab)}; {len(train_data):,} training pairs; device {dev}"
         + (f"; {dist.world} processes" if dist.world > 1 else ""))
+    tracker = Tracker(run, cfg.train.tensorboard and dist.main, state.step + 1, log)
+    tracker.text("config", config_mod.to_toml(saved_cfg))
+    tracker.text("bleu_signature", _signature(tokenized))
     return Session(cfg, run, dist, dev, log, prep, train_data, prep.split("dev"), dev_refs, tokenized, model,
-                   step_model, optimizer, translator, _meta_base(saved_cfg, prep, tokenized), state)
+                   step_model, optimizer, translator, _meta_base(saved_cfg, prep, tokenized), state, tracker)
 
 
 def _resume(run: Path, model: nn.Module, optimizer, dev: torch.device, cfg: Config, dist: Distributed,
@@ -276,9 +285,11 @@ def _train_epoch(s: Session, interrupt: Interrupt) -> tuple[float, int, int]:
     for i in range(state.batch_in_epoch, len(batches)):
         batch = data.collate(s.train_data, batches[i]).to(s.dev)
         lr = learning_rate(state.step + 1, cfg.train, state.lr_decays)
-        loss = train_step(s.step_model, s.optimizer, batch, cfg, state.step + 1, state.epoch + 1, s.dev,
-                          state.lr_decays)
+        t0 = time.perf_counter()
+        loss, grad_norm = train_step(s.step_model, s.optimizer, batch, cfg, state.step + 1, state.epoch + 1, s.dev,
+                                     state.lr_decays)
         state.step += 1
+        s.tracker.update(state.step, loss.item(), lr, grad_norm, batch.n_tokens / (time.perf_counter() - t0))
         state.batch_in_epoch = i + 1
         total_loss += loss.item() * batch.n_tokens
         total_tok += batch.n_tokens
@@ -374,13 +385,18 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model: nn.Module, tok
     for side, pipe in (("src", prep.src_pipe), ("tgt", prep.tgt_pipe)):
         if pipe.sp_model:
             files.write_bytes(run / f"{side}.sp.model", pipe.sp_model)
-    signature = (metrics.corpus_token_bleu if tokenized else metrics.ja_bleu)(["a"], ["a"])[1]
+    signature = _signature(tokenized)
     info = {"model": cfg.model_type, "params": count_parameters(model), "corpus": cfg.data.corpus,
             "corpus_dir": str(prep.corpus_dir), "corpus_tokenized": tokenized, "torch": torch.__version__,
             "sacrebleu": sacrebleu.__version__, "bleu_signature": signature}
     files.write_text(run / "info.json", json.dumps(info, indent=1))
     for name, text in run_files.items():
         files.write_text(run / name, text)
+
+
+def _signature(tokenized: bool) -> str:
+    """The sacrebleu signature of the run's dev BLEU."""
+    return (metrics.corpus_token_bleu if tokenized else metrics.ja_bleu)(["a"], ["a"])[1]
 
 
 def _average_and_choose(s: Session) -> dict:

@@ -102,7 +102,7 @@ def test_bad_config_is_one_line_error(capsys):
 
 def test_compare_and_plot(tiny_run, tmp_path, capsys):
     plot = tmp_path / "curves.png"
-    assert main(["compare", "--plot", str(plot)]) == 0
+    assert main(["compare", str(tiny_run), "--plot", str(plot)]) == 0  # all runs: the distilled ones have another corpus
     out = capsys.readouterr().out
     assert tiny_run.name in out and "dev BLEU" in out
     assert plot.stat().st_size > 1000
@@ -145,7 +145,7 @@ def _one_step(micro_batches: int, kind: str) -> tuple[torch.Tensor, dict]:
     torch.manual_seed(0)
     model = build_model(kind, cfg.model, len(prep.src_vocab), len(prep.tgt_vocab))
     opt = make_optimizer(model, cfg.train)
-    loss = train_step(model, opt, data.collate(train, idx), cfg, 1, 1, torch.device("cpu"))
+    loss = train_step(model, opt, data.collate(train, idx), cfg, 1, 1, torch.device("cpu")).loss
     return loss, {k: p.grad for k, p in model.named_parameters()}
 
 

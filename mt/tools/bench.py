@@ -121,7 +121,7 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
         for idx in indices:
             step += 1
             batch = data.collate(train, idx)
-            total += train_step(step_model, optimizer, batch, cfg, step, 1, dev).item() * batch.n_tokens
+            total += train_step(step_model, optimizer, batch, cfg, step, 1, dev).loss.item() * batch.n_tokens
         return total
 
     start = time.perf_counter()

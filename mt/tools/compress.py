@@ -222,7 +222,7 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
         for idx in data.make_batches(train_data.src_lens, train_data.tgt_lens, cfg.train.batch_tokens,
                                      cfg.train.seed, 1000 + epoch, True, cfg.data.max_len):
             step += 1
-            loss = train_step(model, optimizer, data.collate(train_data, idx).to(dev), cfg, step, epoch, dev)
+            loss = train_step(model, optimizer, data.collate(train_data, idx).to(dev), cfg, step, epoch, dev).loss
             apply_masks(params, masks)
             losses.append(loss.item())
             if step >= steps:
