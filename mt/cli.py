@@ -13,10 +13,21 @@ from pathlib import Path
 from mt.errors import MTError
 
 
-def _add_model_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", help="run name or folder (default: the most recent run)")
-    p.add_argument("--checkpoint", help="a checkpoint file instead of a run")
+def _add_model_source(p: argparse.ArgumentParser, ensemble: bool = False) -> None:
+    """--run / --checkpoint: one model, or (ensemble) several, each flag repeated once per model."""
+    more = "; repeat for an ensemble" if ensemble else ""
+    p.add_argument("--run", action="append", help=f"run name or folder (default: the most recent run){more}")
+    p.add_argument("--checkpoint", action="append", help=f"a checkpoint file instead of a run{more}")
+    if ensemble:
+        p.add_argument("--weights", type=_weights, help="ensemble weights, e.g. 0.6,0.4 (default: equal)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def _weights(value: str) -> list[float]:
+    try:
+        return [float(w) for w in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.6,0.4, got {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN", help="continue a run exactly where it stopped")
 
     tr = sub.add_parser("translate", help="English on stdin → Japanese on stdout")
-    _add_model_source(tr)
+    _add_model_source(tr, ensemble=True)
     tr.add_argument("--beam", type=int)
     tr.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
     tr.add_argument("--keep-unk", action="store_true", help="print <unk> rather than copying the attended source word")
@@ -54,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--ct2-dir", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
 
     ev = sub.add_parser("evaluate", help="score a model on a test set")
-    _add_model_source(ev)
+    _add_model_source(ev, ensemble=True)
     ev.add_argument("--split", choices=["dev", "test"], default="test")
     ev.add_argument("--src", help="source file (with --ref) instead of the run's corpus split")
     ev.add_argument("--ref", help="reference file")
@@ -225,9 +236,9 @@ def cmd_translate(args) -> int:
         print(f"mt: translating with {args.ct2_dir} (ctranslate2)", file=sys.stderr)
         translator = CT2Translator(args.ct2_dir, args.device)
     else:
-        path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-        translator = translate.Translator.from_checkpoint(path, args.device, alpha=args.alpha, keep_unk=args.keep_unk)
-        print(f"mt: translating with {path}", file=sys.stderr)
+        paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
+        translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights)
+        print(f"mt: translating with {translate.describe(paths, translator)}", file=sys.stderr)
     warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
     translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
                      args.batch_size, warn)
@@ -235,15 +246,16 @@ def cmd_translate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from mt import evaluate, experiments
+    from mt import evaluate, experiments, translate
 
-    path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-    eval_set = evaluate.eval_set(path, args.split, args.src, args.ref, args.ref_tokenized)
-    print(f"mt: evaluating {path} on {eval_set.src}", file=sys.stderr)
-    scores = evaluate.evaluate_checkpoint(path, eval_set, args.device, args.alpha, args.keep_unk, args.beam,
-                                          derived=bool(args.checkpoint))
+    paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
+    eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized)
+    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights)
+    print(f"mt: evaluating {translate.describe(paths, translator)} on {eval_set.src}", file=sys.stderr)
+    out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights)
+    scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam)
     print(evaluate.format_scores(scores))
-    print(f"hypotheses and scores written to {path.parent}", file=sys.stderr)
+    print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
     return 0
 
 

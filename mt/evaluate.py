@@ -48,6 +48,20 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     return evaluate(translator, test.src, test.ref, test.ref_tokenized, path.parent, name, beam)
 
 
+def output_place(paths: list[Path], test: EvalSet, derived: bool = False,
+                 weights: list[float] | None = None) -> tuple[Path, str]:
+    """Where `mt evaluate` writes: one model next to its checkpoint (a `derived` one, named by --checkpoint, under
+    its own name); an ensemble in its own run folder, ensemble-<A>+<B>, with its members and weights."""
+    if len(paths) == 1:
+        return paths[0].parent, f"{test.name}.{paths[0].stem}" if derived else test.name
+    names = [p.parent.name if p.stem == "final" else f"{p.parent.name}.{p.stem}" for p in paths]
+    folder = experiments.runs_root() / ("ensemble-" + "+".join(names))
+    members = {"members": [str(p) for p in paths], "weights": weights or [1.0] * len(paths)}
+    files.write_text(folder / "ensemble.json", json.dumps(members, indent=1))
+    files.write_text(folder / "config.toml", config.to_toml(config.build(ckpt.load(paths[0])[1]["config"])))
+    return folder, test.name
+
+
 def evaluate_run(split: str, device: str = "cpu") -> Callable[[Path], None]:
     """`mt compare --evaluate`: a function that evaluates a run's final checkpoint on `split`."""
     def run(folder: Path) -> None:

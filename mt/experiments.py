@@ -93,13 +93,31 @@ def best_checkpoint(run: Path) -> Path:
     raise MTError(f"run {run} has no checkpoint yet")
 
 
-def resolve_checkpoint(run: str | None, checkpoint: str | None) -> Path:
+def resolve_checkpoints(runs: list[str] | None, checkpoints: list[str] | None) -> list[Path]:
+    """--run/--checkpoint given once or more (an ensemble): their checkpoints, in order; none → the latest run."""
+    paths = [best_checkpoint(find_run(r)) for r in runs or []] + [resolve_checkpoint(None, c) for c in checkpoints or []]
+    return paths or [best_checkpoint(find_run(None))]
+
+
+def resolve_checkpoint(run: str | list[str] | None, checkpoint: str | list[str] | None) -> Path:
+    """One model's checkpoint; a repeated --run or --checkpoint is an error here, never "the last one"."""
+    run, checkpoint = _one(run, "--run"), _one(checkpoint, "--checkpoint")
+    if run and checkpoint:
+        raise MTError("--run and --checkpoint name two models; this command takes one")
     if checkpoint:
         path = Path(checkpoint)
         if not path.exists():
             raise MTError(f"checkpoint not found: {checkpoint}")
         return path
     return best_checkpoint(find_run(run))
+
+
+def _one(value: str | list[str] | None, flag: str) -> str | None:
+    if isinstance(value, list):
+        if len(value) > 1:
+            raise MTError(f"{flag} given {len(value)} times; this command takes one model (ensembles: mt translate, mt evaluate)")
+        return value[0]
+    return value
 
 
 def append_metrics(run: Path, record: dict) -> None:

@@ -16,6 +16,7 @@ from mt import checkpoint as ckpt
 from mt import codecs
 from mt.config import Config, DecodeConfig
 from mt.data import pad_sources
+from mt.ensemble import Ensemble
 from mt.errors import MTError
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
@@ -83,6 +84,24 @@ class Translator:
         return cls(model, src_pipe, tgt_pipe, Vocab.from_json(meta["src_vocab"]),
                    Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device)
 
+    @classmethod
+    def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
+                         keep_unk: bool = False, weights: list[float] | None = None) -> Translator:
+        """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
+        pipelines; the search settings (beam, α, …) are the first checkpoint's."""
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk)
+        if len(paths) == 1:
+            if weights and len(weights) != 1:
+                raise MTError(f"--weights: {len(weights)} weights for 1 model")
+            return first
+        models = [first.model]
+        for path in paths[1:]:
+            other = cls.from_checkpoint(path, device)
+            _check_shared(paths[0], first, path, other)
+            models.append(other.model)
+        ensemble = Ensemble(models, weights).to(device).eval()
+        return cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode, device)
+
     def source_tokens(self, text: str) -> list[str]:
         return source_tokens(text, self.src_pipe, self.src_vocab)
 
@@ -139,6 +158,28 @@ class Translator:
         for i, h in zip(todo, hyps):
             out[i] = [self.output(x, copies.get((i, k))) for k, x in enumerate(h)] or [Output("", "", 0.0)]
         return out
+
+
+def describe(paths: list[Path], translator: Translator) -> str:
+    """What a translator decodes with, for stderr: the checkpoint, or every ensemble member and its weight."""
+    if len(paths) == 1:
+        return str(paths[0])
+    weights = translator.model.weights
+    return f"an ensemble of {len(paths)}: " + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, weights))
+
+
+def _check_shared(path_a: Path, a: Translator, path_b: Path, b: Translator) -> None:
+    """Ensemble members need one target vocabulary and tokenization and one source pipeline: one clear error."""
+    for what, x, y in (("target vocabulary", a.tgt_vocab.itos, b.tgt_vocab.itos),
+                       ("source vocabulary", a.src_vocab.itos, b.src_vocab.itos),
+                       ("target tokenizer", a.tgt_pipe.pre, b.tgt_pipe.pre),
+                       ("source tokenizer", a.src_pipe.pre, b.src_pipe.pre),
+                       ("target sentencepiece model", a.tgt_pipe.sp_model, b.tgt_pipe.sp_model),
+                       ("source sentencepiece model", a.src_pipe.sp_model, b.src_pipe.sp_model)):
+        if x != y:
+            detail = f" ({len(x)} vs {len(y)} entries)" if isinstance(x, list) else ""
+            raise MTError(f"cannot ensemble {path_a} and {path_b}: their {what}s differ{detail}; "
+                          f"ensemble members must share vocabularies and tokenization")
 
 
 def _read_lines(source: BinaryIO, out: queue.Queue) -> None:

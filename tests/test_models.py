@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mt.ensemble import Ensemble
 from mt.model import build_model, count_parameters, reorder_state
 from mt.rnn import RNNConfig
 from mt.search import beam_search, greedy, max_lengths
@@ -29,9 +30,15 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(params=list(CONFIGS))
+ENSEMBLE = "ensemble-transformer+rnn"  # an ensemble is a model like any other: the same contract tests
+
+
+@pytest.fixture(params=[*CONFIGS, ENSEMBLE])
 def model(request):
     torch.manual_seed(0)
+    if request.param == ENSEMBLE:
+        members = [build_model(*CONFIGS[name], V_SRC, V_TGT).eval() for name in ("transformer-pre", "rnn-luong")]
+        return Ensemble(members, [0.6, 0.4]).eval()
     kind, cfg = CONFIGS[request.param]
     return build_model(kind, cfg, V_SRC, V_TGT).eval()
 

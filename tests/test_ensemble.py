@@ -1,0 +1,128 @@
+"""Ensembles (mt/ensemble.py): one model's ensemble is that model, mixing is a probability average,
+members of different families decode together, and mismatched members are one clear error."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mt.cli import main
+from mt.ensemble import Ensemble
+from mt.model import build_model, reorder_state
+from mt.search import beam_search, greedy, max_lengths
+from mt.translate import Translator
+from tests.conftest import train_tiny
+from tests.test_models import CONFIGS, V_SRC, V_TGT, _batch
+
+
+def _model(name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(*CONFIGS[name], V_SRC, V_TGT).eval()
+
+
+def _decode(model, beam: int):
+    src, src_len, _ = _batch()
+    limit = max_lengths(src_len, 1.5, 5, 100)
+    if beam == 1:
+        return [(h.tokens, h.score) for h in greedy(model, src, src_len, limit)]
+    return [[(h.tokens, h.score) for h in hyps] for hyps in beam_search(model, src, src_len, limit, beam, 0.6, nbest=3)]
+
+
+@pytest.mark.parametrize("name", ["transformer-pre", "rnn-luong"])
+@pytest.mark.parametrize("beam", [1, 4])
+def test_an_ensemble_of_one_is_that_model_exactly(name, beam):
+    model = _model(name)
+    assert _decode(Ensemble([model]), beam) == _decode(model, beam)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_two_identical_members_translate_as_one(beam):
+    model = _model("transformer-pre")
+    single, double = _decode(model, beam), _decode(Ensemble([model, model], [0.3, 0.7]), beam)
+    tokens = lambda out: [x[0] for x in out] if beam == 1 else [[h[0] for h in hyps] for hyps in out]  # noqa: E731
+    assert tokens(double) == tokens(single)
+
+
+def test_the_mixture_is_the_weighted_mean_of_probabilities():
+    a, b = _model("transformer-pre"), _model("rnn-luong")
+    src, src_len, tgt_in = _batch()
+    mixed = Ensemble([a, b], [3, 1])(src, src_len, tgt_in).exp()
+    expected = 0.75 * a(src, src_len, tgt_in).softmax(-1) + 0.25 * b(src, src_len, tgt_in).softmax(-1)
+    assert torch.allclose(mixed, expected, atol=1e-6)
+
+
+def test_state_reordering_with_members_of_different_families():
+    """Each member's State follows the selected rows, by its own rules (the Transformer's per-sentence keys)."""
+    a, b = _model("transformer-pre"), _model("rnn-luong")
+    ens = Ensemble([a, b])
+    src, src_len, tgt_in = _batch()
+    rows = torch.tensor([2, 0, 0])
+    state = reorder_state(ens.encode(src, src_len), rows)
+    got, _ = ens.decode_step(tgt_in[rows, 0], state)
+    want, _ = ens.decode_step(tgt_in[:, 0], ens.encode(src, src_len))
+    assert torch.allclose(got, want[rows], atol=1e-5)
+    for member, member_state in zip((a, b), state.states):
+        lp, _ = member.decode_step(tgt_in[rows, 0], member_state)
+        full, _ = member.decode_step(tgt_in[:, 0], member.encode(src, src_len))
+        assert torch.allclose(lp, full[rows], atol=1e-5)
+
+
+def test_bad_weights_are_errors():
+    from mt.errors import MTError
+
+    a = _model("transformer-pre")
+    with pytest.raises(MTError, match="2 weights for 1 models"):
+        Ensemble([a], [0.5, 0.5])
+    with pytest.raises(MTError, match="positive"):
+        Ensemble([a, a], [1, 0])
+
+
+# -- through the CLI, on tiny trained runs ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_families():
+    return train_tiny("transformer", "ens-tf", epochs=8), train_tiny("seq2seq", "ens-rnn", epochs=8)
+
+
+def test_translate_with_two_runs_names_both_and_matches_the_library(two_families, capsys, monkeypatch):
+    tf, rnn = two_families
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", _Stdin(b"I am a student.\nWhere is the station?\n"))
+    assert main(["translate", "--run", str(tf), "--run", str(rnn), "--weights", "0.6,0.4", "--beam", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert "an ensemble of 2" in err and "ens-tf" in err and "ens-rnn" in err and "weight 0.60" in err
+    paths = [tf / "final.safetensors" if (tf / "final.safetensors").exists() else tf / "best.safetensors",
+             rnn / "final.safetensors" if (rnn / "final.safetensors").exists() else rnn / "best.safetensors"]
+    translator = Translator.from_checkpoints(paths, weights=[0.6, 0.4])
+    lines = [o[0].text for o in translator.translate(["I am a student.", "Where is the station?"], beam=3)]
+    assert out.splitlines() == lines
+
+
+def test_evaluate_an_ensemble_writes_its_own_run(two_families, capsys):
+    tf, rnn = two_families
+    assert main(["evaluate", "--run", str(tf), "--run", str(rnn), "--split", "test"]) == 0
+    err = capsys.readouterr().err
+    folder = next(p for p in tf.parent.glob("ensemble-*") if "ens-tf" in p.name)
+    assert (folder / "eval-test.json").exists() and (folder / "ensemble.json").exists() and str(folder) in err
+
+
+def test_members_with_different_vocabularies_are_one_error(two_families, capsys):
+    tf, _ = two_families
+    other = train_tiny("transformer", "ens-other-vocab", epochs=1, extra=["data.min_count=3"])
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(tf), "--run", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("mt: error:") == 1 and "vocabular" in err and "Traceback" not in err
+
+
+def test_a_repeated_run_is_never_silently_the_last_one(two_families, capsys, tmp_path):
+    tf, rnn = two_families
+    code = main(["attention", "--run", str(tf), "--run", str(rnn), "I am a student.", "--out", str(tmp_path / "a.png")])
+    assert code == 2 and "--run given 2 times" in capsys.readouterr().err
+
+
+class _Stdin:
+    def __init__(self, data: bytes) -> None:
+        import io
+
+        self.buffer = io.BytesIO(data)
