@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 from mt.errors import MTError
@@ -148,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--head", type=_head, default="mean", help="head number from 1, or mean (default)")
     att.add_argument("--self-attention", action="store_true", help="decoder self-attention instead")
     att.add_argument("--beam", type=int, help="beam size for the translation (default: the run's)")
+
+    srv = sub.add_parser("serve", help="HTTP translation server and web page (needs mt-enja[serve])")
+    _add_model_source(srv, ensemble=True)
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--beam", type=int, help="default beam of requests (default: the run's decode.beam)")
+    srv.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
+    srv.add_argument("--max-batch-sentences", type=int, default=64, help="sentences per decoding batch, across requests")
+    srv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
+    srv.add_argument("--max-sentences", type=int, default=64, help="sentences per request")
+    srv.add_argument("--max-chars", type=int, default=1000, help="characters per sentence")
+    srv.add_argument("--queue-size", type=int, default=256, help="requests waiting before 503")
+    srv.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
+    srv.add_argument("--no-batching", action="store_true", help="one request per decoding batch")
 
     bench = sub.add_parser("bench", help="measure training or translation speed").add_subparsers(
         dest="action", required=True)
@@ -365,6 +380,28 @@ def cmd_compress_report(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from dataclasses import replace
+
+    from mt import experiments, translate
+
+    missing = [m for m in ("fastapi", "uvicorn") if find_spec(m) is None]
+    if missing:
+        raise MTError(f"mt serve needs FastAPI and uvicorn ({', '.join(missing)} missing): pip install 'mt-enja[serve]'")
+    from mt.tools import serve
+    paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
+    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, False, args.weights)
+    if args.beam:
+        translator.decode = replace(translator.decode, beam=args.beam)
+    limits = serve.Limits(max_sentences=args.max_sentences, max_chars=args.max_chars,
+                          max_batch_sentences=args.max_batch_sentences, max_wait_ms=args.max_wait_ms,
+                          queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching)
+    name = "+".join(p.parent.name for p in paths)
+    print(f"mt: serving {translate.describe(paths, translator)} on http://{args.host}:{args.port}/", file=sys.stderr)
+    serve.serve(translator, name, paths[0], args.host, args.port, limits)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from mt.tools import bench
 
@@ -394,5 +431,5 @@ COMMANDS = {
     "corpus": cmd_corpus, "train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate,
     "compare": cmd_compare, "average": cmd_average, "attention": cmd_attention, "export": cmd_export,
     "quantize": cmd_quantize, "prune": cmd_prune, "distill": cmd_distill, "compress-report": cmd_compress_report,
-    "bench": cmd_bench,
+    "bench": cmd_bench, "serve": cmd_serve,
 }

@@ -1,0 +1,304 @@
+"""`mt serve`: an HTTP translation server and a web page (FastAPI + uvicorn; `pip install 'mt-enja[serve]'`).
+
+The model is loaded once. Concurrent requests are batched across users: one inference worker takes
+whatever is queued (up to --max-batch-sentences sentences, waiting at most --max-wait-ms for more),
+translates it as one batch and answers each request its own lines; a sentence's translation does not
+depend on its batch mates (the models are batch-invariant). Preprocessing and postprocessing are
+exactly `mt translate`'s (Translator.translate).
+
+Limits answer with a status, never a silent truncation: the body size (413), sentences per request and
+characters or tokens per sentence (413, naming the limit), a full queue (503 + Retry-After), a request
+that waited too long (504); malformed JSON or wrong types (400). The server keeps serving after each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from mt.errors import MTError
+from mt.tools.attention_plot import attention_matrix
+from mt.translate import Translator
+
+PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for, and how the worker batches."""
+
+    max_body_bytes: int = 1_000_000
+    max_sentences: int = 64  # per request
+    max_chars: int = 1000  # per sentence
+    max_beam: int = 16
+    max_nbest: int = 8
+    max_batch_sentences: int = 64  # per decoding batch, across requests
+    max_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
+    queue_size: int = 256  # requests waiting; beyond it: 503
+    timeout_s: float = 30.0  # per request; beyond it: 504
+    batching: bool = True  # False: one request per batch (for `mt bench serve`)
+
+
+class BadRequest(Exception):
+    """A request the server refuses: its HTTP status and one clear message."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+@dataclass
+class Job:
+    """One request's sentences waiting for the worker; `done` is set from the worker thread."""
+
+    sentences: list[str]
+    beam: int
+    nbest: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    cancelled: bool = False
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+class Worker:
+    """The one inference thread: batches queued jobs with the same beam and n-best, translates, answers."""
+
+    def __init__(self, translator: Translator, limits: Limits, lock: threading.Lock) -> None:
+        self.translator, self.limits, self.lock = translator, limits, lock
+        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=limits.queue_size)
+        self.batches = 0  # decoding batches run (tests read it)
+        self.thread = threading.Thread(target=self._run, daemon=True, name="mt-serve-worker")
+        self.thread.start()
+
+    def submit(self, job: Job) -> None:
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            raise BadRequest(503, f"the server is busy ({self.limits.queue_size} requests queued); retry shortly",
+                             {"Retry-After": "1"}) from None
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+    def _take(self) -> list[Job] | None:
+        first = self.jobs.get()
+        if first is None:
+            return None
+        taken, size = [first], len(first.sentences)
+        deadline = time.perf_counter() + self.limits.max_wait_ms / 1000
+        while self.limits.batching and size < self.limits.max_batch_sentences:
+            try:
+                job = self.jobs.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if job is None:
+                self.jobs.put(None)
+                break
+            taken.append(job)
+            size += len(job.sentences)
+        return taken
+
+    def _run(self) -> None:
+        while (taken := self._take()) is not None:
+            groups: dict[tuple[int, int], list[Job]] = {}
+            for job in taken:
+                if not job.cancelled:
+                    groups.setdefault((job.beam, job.nbest), []).append(job)
+            for (beam, nbest), jobs in groups.items():
+                self._translate(jobs, beam, nbest)
+
+    def _translate(self, jobs: list[Job], beam: int, nbest: int) -> None:
+        lines = [s for job in jobs for s in job.sentences]
+        try:
+            with self.lock:
+                outputs = self.translator.translate(lines, beam=beam, nbest=nbest,
+                                                    batch_size=self.limits.max_batch_sentences)
+            self.batches += 1
+        except Exception as e:  # a bug must answer its requests, not stop the worker
+            for job in jobs:
+                job.loop.call_soon_threadsafe(_settle, job.future, e)
+            return
+        start = 0
+        for job in jobs:
+            part = outputs[start: start + len(job.sentences)]
+            start += len(job.sentences)
+            job.loop.call_soon_threadsafe(_settle, job.future, part)
+
+
+def _settle(future: asyncio.Future, value: Any) -> None:
+    if future.done():  # timed out meanwhile
+        return
+    if isinstance(value, Exception):
+        future.set_exception(value)
+    else:
+        future.set_result(value)
+
+
+def _field(body: dict, name: str, kind: type, default: Any, low: int, high: int) -> Any:
+    value = body.get(name, default)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BadRequest(400, f"'{name}' must be {kind.__name__}, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise BadRequest(413 if value > high else 400, f"'{name}' must be between {low} and {high}, got {value}")
+    return value
+
+
+def parse_request(raw: bytes, translator: Translator, limits: Limits) -> tuple[list[str], bool, int, int]:
+    """A POST /translate body → (sentences, was a single string, beam, nbest), or BadRequest."""
+    if len(raw) > limits.max_body_bytes:
+        raise BadRequest(413, f"request body over {limits.max_body_bytes} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadRequest(400, f"the body is not valid UTF-8 JSON: {e}") from None
+    if not isinstance(body, dict) or "text" not in body:
+        raise BadRequest(400, 'expected a JSON object {"text": "…" or ["…", …], "beam"?: K, "nbest"?: N}')
+    text = body["text"]
+    single = isinstance(text, str)
+    sentences = [text] if single else text
+    if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
+        raise BadRequest(400, "'text' must be a string or a list of strings")
+    if not sentences:
+        raise BadRequest(400, "'text' is an empty list")
+    if len(sentences) > limits.max_sentences:
+        raise BadRequest(413, f"{len(sentences)} sentences in one request; the limit is {limits.max_sentences}")
+    for i, s in enumerate(sentences):
+        if len(s) > limits.max_chars:
+            raise BadRequest(413, f"sentence {i + 1} has {len(s)} characters; the limit is {limits.max_chars}")
+        if s.strip() and translator.source_ids(s)[1]:
+            raise BadRequest(413, f"sentence {i + 1} is longer than {translator.decode.max_src_len} tokens, "
+                                  f"the model's limit; split it")
+    beam = _field(body, "beam", int, translator.decode.beam, 1, limits.max_beam)
+    nbest = _field(body, "nbest", int, 1, 1, limits.max_nbest)
+    return sentences, single, max(beam, nbest), nbest
+
+
+def model_info(run_name: str, checkpoint: Path, translator: Translator) -> dict:
+    """GET /model: what is loaded, and its test scores where `mt evaluate` wrote them."""
+    info: dict[str, Any] = {"model": run_name, "checkpoint": str(checkpoint),
+                            "vocab": {"src": len(translator.src_vocab), "tgt": len(translator.tgt_vocab)},
+                            "decode": {"beam": translator.decode.beam, "alpha": translator.decode.alpha}}
+    config = checkpoint.parent / "config.toml"
+    if config.exists():
+        info["config"] = config.read_text(encoding="utf-8")
+    scores = checkpoint.parent / "eval-test.json"
+    if scores.exists():
+        ev = json.loads(scores.read_text(encoding="utf-8"))
+        info["test"] = {k: ev[k] for k in ("bleu_tok", "bleu_tok_signature", "bleu_ja", "bleu_ja_signature", "chrf")
+                        if k in ev}
+    return info
+
+
+def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: Limits = Limits()) -> FastAPI:
+    """The FastAPI application: /translate, /attention, /health, /model and the page at /."""
+    app = FastAPI(title="mt", description="English→Japanese translation (mt)", version="1")
+    lock = threading.Lock()
+    worker = Worker(translator, limits, lock)
+    app.state.worker = worker
+    info = model_info(run_name, checkpoint, translator)
+
+    @app.exception_handler(BadRequest)
+    async def refused(_request: Request, e: BadRequest) -> JSONResponse:
+        return JSONResponse({"error": e.message}, status_code=e.status, headers=e.headers)
+
+    @app.post("/translate")
+    async def translate(request: Request) -> dict:
+        start = time.perf_counter()
+        sentences, single, beam, nbest = parse_request(await _body(request, limits), translator, limits)
+        loop = asyncio.get_running_loop()
+        job = Job(sentences, beam, nbest, loop, loop.create_future())
+        worker.submit(job)
+        try:
+            outputs = await asyncio.wait_for(job.future, limits.timeout_s)
+        except TimeoutError:
+            job.cancelled = True
+            raise BadRequest(504, f"not translated within {limits.timeout_s:g} s; try fewer sentences") from None
+        texts = [[o.text for o in outs] if nbest > 1 else outs[0].text for outs in outputs]
+        scores = [[round(o.score, 4) for o in outs] if nbest > 1 else round(outs[0].score, 4) for outs in outputs]
+        return {"translations": texts, "scores": scores, "model": run_name,
+                "time_ms": round((time.perf_counter() - start) * 1000, 1)}
+
+    @app.post("/attention")
+    async def attention(request: Request) -> dict:
+        """The translation's cross-attention (last decoder layer, mean over heads): `mt attention`'s data."""
+        sentences, _, beam, _ = parse_request(await _body(request, limits), translator, limits)
+        if translator.model.attention_layers() == 0:
+            raise BadRequest(400, "this model has no attention")
+        text = sentences[0]
+        if not text.strip():
+            raise BadRequest(400, "nothing to translate: the sentence is empty")
+
+        def compute() -> tuple[list[str], list[str], Any]:
+            with lock:
+                return attention_matrix(translator, text, beam=beam)
+
+        try:
+            columns, rows, weights = await asyncio.to_thread(compute)
+        except MTError as e:
+            raise BadRequest(400, str(e)) from None
+        return {"source": columns, "output": rows, "weights": [[round(float(w), 4) for w in r] for r in weights]}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": run_name, "queued": worker.jobs.qsize()}
+
+    @app.get("/model")
+    async def model() -> dict:
+        return info
+
+    @app.get("/")
+    async def page() -> FileResponse:
+        return FileResponse(PAGE, media_type="text/html; charset=utf-8")
+
+    return app
+
+
+async def _body(request: Request, limits: Limits) -> bytes:
+    """The body, refused early by its declared length; read in chunks so a lie costs at most the limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise BadRequest(413, f"request body over {limits.max_body_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise BadRequest(413, f"request body over {limits.max_body_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Running:
+    """A uvicorn server for `app` on a background thread (tests, `mt bench serve`); port 0 picks a free one."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="mt-serve-http")
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise MTError("the server did not start")
+            time.sleep(0.02)
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def serve(translator: Translator, run_name: str, checkpoint: Path, host: str, port: int, limits: Limits) -> None:
+    """`mt serve`: run until interrupted (uvicorn handles Ctrl-C and SIGTERM)."""
+    uvicorn.run(create_app(translator, run_name, checkpoint, limits), host=host, port=port, log_level="info")
