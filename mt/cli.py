@@ -176,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     bt.add_argument("--threads", type=int, default=0, help="torch threads (default: train.threads, else all)")
     bt.add_argument("--json", help="also write the record to this JSON file")
+    bs = bench.add_parser("serve", help="mt serve under load (batching on/off) or a soak with bad requests")
+    bs.add_argument("--run", help="run name or folder (default: the most recent run)")
+    bs.add_argument("--checkpoint", help="a checkpoint file instead of a run")
+    bs.add_argument("--clients", default="1,4,16,64", help="concurrent clients, comma-separated")
+    bs.add_argument("--requests", type=int, default=32, help="requests per client at each client count")
+    bs.add_argument("--beam", type=int, default=1, help="beam of every request (default 1: greedy)")
+    bs.add_argument("--threads", type=int, default=2, help="torch threads of the server")
+    bs.add_argument("--soak", type=int, default=0, help="instead: a soak of this many requests, one in five bad")
+    bs.add_argument("--json", help="also write the record to this JSON file")
     bx = bench.add_parser("translate", help="decoding speed, BLEU and memory per engine")
     bx.add_argument("--run", help="run name or folder (default: the most recent run)")
     bx.add_argument("--checkpoint", help="a checkpoint file instead of a run")
@@ -405,7 +414,19 @@ def cmd_serve(args) -> int:
 def cmd_bench(args) -> int:
     from mt.tools import bench
 
-    if args.action == "train":
+    if args.action == "serve":
+        from mt import experiments
+        from mt.tools import bench_serve
+
+        path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+        log = lambda msg: print(f"mt: {msg}", file=sys.stderr)  # noqa: E731
+        if args.soak:
+            record = bench_serve.soak(path, args.soak, threads=args.threads, log=log)
+        else:
+            clients = [int(c) for c in args.clients.split(",")]
+            record = bench_serve.bench_serve(path, clients, args.requests, args.beam, args.threads, log)
+        lines = bench_serve.format_serve(record)
+    elif args.action == "train":
         cfg = bench.load_config(args.model, args.config, args.set, args.corpus)
         print(f"mt: benchmarking {cfg.model_type} training ({args.warmup} warm-up + {args.repeats} × "
               f"{args.steps} steps)", file=sys.stderr)

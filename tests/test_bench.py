@@ -75,3 +75,22 @@ def test_bench_translate_unknown_engine(capsys):
     run = train_tiny("transformer", "bench-transformer-2", epochs=1)
     assert main(["bench", "translate", "--run", str(run), "--engines", "tensorrt"]) == 2
     assert "unknown engine" in capsys.readouterr().err
+
+
+def test_bench_serve_load_and_soak(tmp_path, capsys):
+    """Both settings at two client counts, and a small soak: fields exist, good answers are right (no timing limits)."""
+    import pytest
+
+    pytest.importorskip("fastapi", reason="mt serve is an optional extra: pip install 'mt-enja[serve]'")
+    run = train_tiny("transformer", "bench-serve", epochs=4)
+    out = tmp_path / "serve.json"
+    assert main(["bench", "serve", "--run", str(run), "--clients", "1,4", "--requests", "3", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [(r["batching"], r["clients"]) for r in record["rows"]] == [(True, 1), (True, 4), (False, 1), (False, 4)]
+    assert all(r["sentences_per_s"] > 0 and 0 < r["p50_ms"] <= r["p99_ms"] for r in record["rows"])
+    assert main(["bench", "serve", "--run", str(run), "--soak", "80", "--json", str(out)]) == 0
+    soak = json.loads(out.read_text())
+    assert set(soak["outcomes"]) <= {"good answered correctly", "bad answered with its status"}
+    assert soak["requests"] == 80 and soak["alive_after"] and soak["tracebacks_in_log"] == 0
+    assert soak["rss_start_mb"] > 0 and soak["rss_end_mb"] > 0
+    assert "soak: 80 requests" in capsys.readouterr().out

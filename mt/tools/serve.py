@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.requests import ClientDisconnect
 
 from mt.errors import MTError
 from mt.tools.attention_plot import attention_matrix
@@ -269,11 +270,14 @@ async def _body(request: Request, limits: Limits) -> bytes:
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise BadRequest(413, f"request body over {limits.max_body_bytes} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise BadRequest(413, f"request body over {limits.max_body_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise BadRequest(413, f"request body over {limits.max_body_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing to log
+        raise BadRequest(400, "the client disconnected before sending its whole body") from None
     return b"".join(chunks)
 
 
