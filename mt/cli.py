@@ -24,6 +24,11 @@ def _add_model_source(p: argparse.ArgumentParser, ensemble: bool = False) -> Non
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
+def _one_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", help="run name or folder (default: the most recent run)")
+    p.add_argument("--checkpoint", help="a checkpoint file instead of a run")
+
+
 def _weights(value: str) -> list[float]:
     try:
         return [float(w) for w in value.split(",")]
@@ -103,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("prune", help="magnitude pruning of the weight matrices (stored sparse)")
     pr.add_argument("run", help="run name or folder, or a checkpoint file")
-    pr.add_argument("--amount", type=float, required=True, help="fraction of weights to zero, e.g. 0.3")
+    pr.add_argument("--amount", type=float, required=True,
+                    help="fraction of weights to zero (or, --structured, of heads and FFN neurons to remove), e.g. 0.3")
+    pr.add_argument("--structured", action="store_true",
+                    help="remove whole attention heads and FFN neurons: a smaller, faster dense Transformer")
     pr.add_argument("--scope", choices=["global", "layer"], default="global",
                     help="rank magnitudes over all matrices (global) or within each (layer)")
     pr.add_argument("--finetune-steps", type=int, default=0, help="train N batches with the mask fixed")
@@ -177,8 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--threads", type=int, default=0, help="torch threads (default: train.threads, else all)")
     bt.add_argument("--json", help="also write the record to this JSON file")
     bs = bench.add_parser("serve", help="mt serve under load (batching on/off) or a soak with bad requests")
-    bs.add_argument("--run", help="run name or folder (default: the most recent run)")
-    bs.add_argument("--checkpoint", help="a checkpoint file instead of a run")
+    _one_model(bs)
     bs.add_argument("--clients", default="1,4,16,64", help="concurrent clients, comma-separated")
     bs.add_argument("--requests", type=int, default=32, help="requests per client at each client count")
     bs.add_argument("--beam", type=int, default=1, help="beam of every request (default 1: greedy)")
@@ -186,8 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--soak", type=int, default=0, help="instead: a soak of this many requests, one in five bad")
     bs.add_argument("--json", help="also write the record to this JSON file")
     bx = bench.add_parser("translate", help="decoding speed, BLEU and memory per engine")
-    bx.add_argument("--run", help="run name or folder (default: the most recent run)")
-    bx.add_argument("--checkpoint", help="a checkpoint file instead of a run")
+    _one_model(bx)
     bx.add_argument("--engines", default="torch,torch-int8,ct2,ct2-int8", help="comma-separated")
     bx.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     bx.add_argument("--threads", type=int, default=2, help="threads per engine")
@@ -350,6 +356,16 @@ def cmd_prune(args) -> int:
 
     src = resolve_source(args.run)
     log = lambda msg: print(f"mt: {msg}", file=sys.stderr)  # noqa: E731
+    if args.structured:
+        from mt.tools.structured import prune_structured
+
+        tensors, meta = prune_structured(src, args.amount, args.finetune_steps, args.lr, args.device, log)
+        out = Path(args.out) if args.out else src.parent / f"structured-{round(args.amount * 100)}.safetensors"
+        ckpt.save(out, tensors, meta)
+        s = meta["structured"]
+        print(f"pruned {src} into {out}: {s['heads']} heads per attention module, {s['d_ff']} FFN neurons, "
+              f"{s['params']:,} parameters (was {s['params_before']:,}), {out.stat().st_size / 1e6:.2f} MB")
+        return 0
     tensors, meta = prune(src, args.amount, args.scope, args.finetune_steps, args.lr, args.device, log)
     out = Path(args.out) if args.out else src.parent / f"pruned-{round(args.amount * 100)}.safetensors"
     ckpt.save(out, tensors, meta)

@@ -35,10 +35,15 @@ class TransformerConfig:
     norm: Literal["pre", "post"] = "pre"  # where layer norm sits around each residual block
     tie_output: bool = True  # share target embedding and output projection (Press & Wolf 2017)
     max_positions: int = 512
+    head_dim: int = 0  # d_k; 0 = d_model / n_heads. A structurally pruned model keeps d_k with fewer heads
 
     def __post_init__(self) -> None:
-        if self.d_model % self.n_heads:
+        if not self.head_dim and self.d_model % self.n_heads:
             raise MTError(f"config model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})")
+
+    @property
+    def d_k(self) -> int:
+        return self.head_dim or self.d_model // self.n_heads
 
 
 class Dropout(nn.Module):
@@ -83,15 +88,16 @@ class MultiHeadAttention(nn.Module):
     the decoder and k, v (fused) from the encoder memory, once per sentence.
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float, self_attention: bool) -> None:
+    def __init__(self, d_model: int, n_heads: int, d_k: int, dropout: float, self_attention: bool) -> None:
         super().__init__()
-        self.n_heads, self.d_k, self.dropout = n_heads, d_model // n_heads, dropout
+        self.n_heads, self.d_k, self.dropout = n_heads, d_k, dropout
+        inner = n_heads * d_k  # = d_model, except in a structurally pruned model (fewer heads)
         if self_attention:
-            self.qkv = nn.Linear(d_model, 3 * d_model)
+            self.qkv = nn.Linear(d_model, 3 * inner)
         else:
-            self.q = nn.Linear(d_model, d_model)
-            self.kv = nn.Linear(d_model, 2 * d_model)
-        self.out = nn.Linear(d_model, d_model)
+            self.q = nn.Linear(d_model, inner)
+            self.kv = nn.Linear(d_model, 2 * inner)
+        self.out = nn.Linear(inner, d_model)
         self.record = False  # when True, keep the attention weights of the last call
         self.weights: Tensor | None = None  # (B, h, T_q, T_k)
 
@@ -100,11 +106,11 @@ class MultiHeadAttention(nn.Module):
         return x.view(B, L, self.n_heads, self.d_k).transpose(1, 2)  # (B, h, L, d_k)
 
     def self_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, L, D)
+        q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, L, h·d_k)
         return self.split_heads(q), self.split_heads(k), self.split_heads(v)
 
     def memory_kv(self, memory: Tensor) -> tuple[Tensor, Tensor]:
-        k, v = self.kv(memory).chunk(2, dim=-1)  # 2 × (B, S, D)
+        k, v = self.kv(memory).chunk(2, dim=-1)  # 2 × (B, S, h·d_k)
         return self.split_heads(k), self.split_heads(v)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -155,7 +161,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         pre = cfg.norm == "pre"
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, True)
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.d_k, cfg.attention_dropout, True)
         self.ff = PositionwiseFeedForward(cfg.d_model, cfg.d_ff, cfg.dropout)
         self.sub1, self.sub2 = (Sublayer(cfg.d_model, cfg.dropout, pre) for _ in range(2))
 
@@ -170,8 +176,8 @@ class DecoderLayer(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         pre = cfg.norm == "pre"
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, True)
-        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, False)
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.d_k, cfg.attention_dropout, True)
+        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.d_k, cfg.attention_dropout, False)
         self.ff = PositionwiseFeedForward(cfg.d_model, cfg.d_ff, cfg.dropout)
         self.sub1, self.sub2, self.sub3 = (Sublayer(cfg.d_model, cfg.dropout, pre) for _ in range(3))
 
@@ -195,7 +201,7 @@ class DecoderLayer(nn.Module):
             # the G hypotheses of a sentence share its memory row: they query it as G positions
             AG, _, D = y.shape
             A = mem_k.size(0)
-            q = self.cross_attn.split_heads(self.cross_attn.q(y).view(A, AG // A, D))  # (A, h, G, d_k)
+            q = self.cross_attn.split_heads(self.cross_attn.q(y).view(A, AG // A, -1))  # (A, h, G, d_k)
             return self.cross_attn.attend(q, mem_k, mem_v, src_mask).view(AG, 1, D)
 
         x = self.sub1(x, self_attend)
@@ -275,7 +281,7 @@ class Transformer(nn.Module):
     def encode(self, src: Tensor, src_len: Tensor) -> TransformerState:
         memory, src_mask = self.run_encoder(src, src_len)
         kv = [layer.cross_attn.memory_kv(memory) for layer in self.decoder_layers]
-        B, h, d_k = src.size(0), self.cfg.n_heads, self.cfg.d_model // self.cfg.n_heads
+        B, h, d_k = src.size(0), self.cfg.n_heads, self.cfg.d_k
         empty = memory.new_zeros(B, h, 0, d_k)
         n = len(self.decoder_layers)
         return TransformerState(src_mask, [k for k, _ in kv], [v for _, v in kv],

@@ -154,7 +154,8 @@ def magnitude_masks(params: dict[str, Tensor], amount: float, scope: str) -> dic
 def apply_masks(params: dict[str, Tensor], masks: dict[str, Tensor]) -> None:
     with torch.no_grad():
         for n, p in params.items():
-            p.mul_(masks[n])
+            if n in masks:  # structured pruning fine-tunes with no masks: its structure is the shapes
+                p.mul_(masks[n])
 
 
 def sparsity(model: nn.Module) -> tuple[float, float]:
@@ -227,6 +228,6 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
             losses.append(loss.item())
             if step >= steps:
                 break
-    log(f"fine-tuned {steps} steps with the mask fixed: mean loss {sum(losses) / len(losses):.3f}")
+    log(f"fine-tuned {steps} steps with the {'mask' if masks else 'structure'} fixed: mean loss {sum(losses) / len(losses):.3f}")
     model.cpu().eval()
     return sum(losses) / len(losses)

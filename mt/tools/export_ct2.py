@@ -27,6 +27,7 @@ from mt import config as config_mod
 from mt.errors import MTError
 from mt.search import length_penalty, max_lengths
 from mt.text import Pipeline
+from mt.tools.structured import pad_heads
 from mt.translate import Output, load_model, target_output
 from mt.translate import source_tokens as text_tokens  # raw text → tokens, as the PyTorch translator
 from mt.vocab import EOS, SPECIALS, UNK, Vocab
@@ -127,7 +128,7 @@ def export_ctranslate2(checkpoint_path: Path | str, out_dir: Path | str,
     if meta.get("quantized"):
         raise MTError(f"{checkpoint_path} is quantized by mt; export its float checkpoint "
                       f"and pass --quantization instead")
-    spec = build_spec(model, meta["src_vocab"], meta["tgt_vocab"])
+    spec = build_spec(pad_heads(model), meta["src_vocab"], meta["tgt_vocab"])  # CT2: h·d_k = d_model
     spec.validate()
     spec.optimize(quantization=quantization)
     info = {"format": FORMAT, "version": 1, "checkpoint": str(checkpoint_path),

@@ -1,0 +1,107 @@
+"""Structured pruning (mt/tools/structured.py): smaller dense matrices, consistent removal of heads and
+neurons, amount 0 = the teacher exactly, and a checkpoint that every command loads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mt import checkpoint as ckpt
+from mt.cli import main
+from mt.errors import MTError
+from mt.experiments import best_checkpoint
+from mt.model import build_model
+from mt.tools.structured import head_importance, neuron_importance, pad_heads, prune_structured, shrink
+from mt.translate import Translator, load_model
+from tests.conftest import train_tiny
+from tests.test_models import CONFIGS, V_SRC, V_TGT, _batch
+
+SENTENCES = ["I am a student.", "Where is the station?", "She likes music very much."]
+
+
+@pytest.fixture(scope="module")
+def run():
+    return train_tiny("transformer", "struct-tf", epochs=8)
+
+
+def _transformer(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(*CONFIGS["transformer-pre"], V_SRC, V_TGT).eval()
+
+
+def test_amount_zero_is_the_teacher_exactly(run, tmp_path):
+    tensors, meta = prune_structured(best_checkpoint(run), 0.0, log=lambda _m: None)
+    path = tmp_path / "s0.safetensors"
+    ckpt.save(path, tensors, meta)
+    teacher, pruned = Translator.from_checkpoint(best_checkpoint(run)), Translator.from_checkpoint(path)
+    for beam in (1, 3):
+        a = [o[0] for o in teacher.translate(SENTENCES, beam=beam)]
+        b = [o[0] for o in pruned.translate(SENTENCES, beam=beam)]
+        assert [o.text for o in a] == [o.text for o in b] and [o.score for o in a] == [o.score for o in b]
+
+
+def test_matrices_shrink_and_every_module_keeps_the_same_units():
+    model = _transformer()
+    small = shrink(model, heads=2, d_ff=40)  # of 4 heads, 64 neurons
+    d_k = model.cfg.d_k
+    for layer in small.decoder_layers:
+        assert layer.self_attn.qkv.weight.shape == (3 * 2 * d_k, 32) and layer.self_attn.out.weight.shape == (32, 2 * d_k)
+        assert layer.cross_attn.q.weight.shape == (2 * d_k, 32) and layer.cross_attn.kv.weight.shape == (4 * d_k, 32)
+        assert layer.ff.w1.weight.shape == (40, 32) and layer.ff.w2.weight.shape == (32, 40)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def test_removing_silent_heads_and_neurons_leaves_the_function_unchanged():
+    """Zero two heads (Q/K/V rows and output columns) and 24 neurons (W1 rows, W2 columns) in every module:
+    they contribute nothing, rank lowest, and their removal must not change a single output."""
+    model = _transformer()
+    d_k = model.cfg.d_k
+    for module in model.modules():
+        if hasattr(module, "n_heads") and hasattr(module, "out"):
+            for h in (1, 3):
+                for name, parts in ([("qkv", 3)] if hasattr(module, "qkv") else [("q", 1), ("kv", 2)]):
+                    for p in range(parts):
+                        rows = slice(p * 4 * d_k + h * d_k, p * 4 * d_k + (h + 1) * d_k)
+                        getattr(module, name).weight[rows] = 0
+                        getattr(module, name).bias[rows] = 0
+                module.out.weight[:, h * d_k:(h + 1) * d_k] = 0
+        if hasattr(module, "w1"):
+            module.w1.weight[40:] = 0
+            module.w1.bias[40:] = 0
+            module.w2.weight[:, 40:] = 0
+    layer = model.encoder_layers[0]
+    assert head_importance(layer.self_attn)[[1, 3]].eq(0).all() and neuron_importance(layer.ff)[40:].eq(0).all()
+    small = shrink(model, heads=2, d_ff=40)
+    src, src_len, tgt_in = _batch()
+    assert torch.allclose(small(src, src_len, tgt_in), model(src, src_len, tgt_in), atol=1e-5)
+    assert torch.allclose(pad_heads(small)(src, src_len, tgt_in), model(src, src_len, tgt_in), atol=1e-5)
+
+
+def test_the_pruned_checkpoint_loads_everywhere_and_finetuning_keeps_its_shape(run, tmp_path, capsys):
+    out = tmp_path / "s50.safetensors"
+    assert main(["prune", str(run), "--structured", "--amount", "0.5", "--finetune-steps", "3", "--out", str(out)]) == 0
+    assert "1 heads per attention module" in capsys.readouterr().out  # the tiny Transformer has 2
+    model, cfg, _ = load_model(out)
+    assert cfg.model.n_heads == 1 and cfg.model.d_ff == 32 and cfg.model.head_dim == 16
+    plain, meta = prune_structured(best_checkpoint(run), 0.5, log=lambda _m: None)
+    tuned = {f"model.{k}": v for k, v in model.state_dict().items()}
+    assert {k: v.shape for k, v in plain.items()} == {k: tuned[k].shape for k in plain}
+    assert any(not torch.equal(plain[k], tuned[k]) for k in plain)  # fine-tuning trained it
+    assert Translator.from_checkpoint(out).translate(SENTENCES)[0][0].text is not None
+    assert main(["evaluate", "--checkpoint", str(out), "--split", "test"]) == 0
+    assert main(["quantize", str(out), "--out", str(tmp_path / "s50-int8.safetensors")]) == 0
+    assert Translator.from_checkpoint(tmp_path / "s50-int8.safetensors").translate(SENTENCES)[0][0].text is not None
+    pytest.importorskip("ctranslate2", reason="CTranslate2 is an optional extra")
+    from mt.tools.export_ct2 import CT2Translator, export_ctranslate2
+
+    folder = export_ctranslate2(out, tmp_path / "ct2")  # heads padded back with zeros: the same function
+    ours = [o[0].text for o in Translator.from_checkpoint(out).translate(SENTENCES, beam=1)]
+    theirs = [o[0].text for o in CT2Translator(folder).translate(SENTENCES, beam=1)]
+    assert theirs == ours
+
+
+def test_seq2seq_is_refused_with_a_clear_line(tmp_path):
+    rnn = train_tiny("seq2seq", "struct-rnn", epochs=1)
+    with pytest.raises(MTError, match="seq2seq"):
+        prune_structured(best_checkpoint(rnn), 0.5, log=lambda _m: None)
