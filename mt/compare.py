@@ -277,7 +277,7 @@ def _cells(key: str, row: dict, holm: bool) -> list[str]:
 def _heads(key: str, report: dict, holm: bool) -> list[str]:
     heads = ["system", "score", "bootstrap mean ± 95% CI", f"Δ vs {report['baseline']}", "95% CI of Δ", "p"]
     heads += ["p (Holm)"] if holm else []
-    heads.append("")
+    heads.append("verdict")
     return heads + (["reads as"] if key != "chrf" else [])
 
 

@@ -153,6 +153,8 @@ def summarize(run: Path) -> dict:
     """One row of `mt compare`."""
     records = [r for r in read_metrics(run) if "epoch" in r]
     info = json.loads((run / "info.json").read_text()) if (run / "info.json").exists() else {}
+    if (run / "ensemble.json").exists():  # written by `mt evaluate --run A --run B`
+        info = {"model": f"ensemble of {len(json.loads((run / 'ensemble.json').read_text())['members'])}"}
     row = {
         "run": run.name, "model": info.get("model", "?"), "params": info.get("params"),
         "epochs": records[-1]["epoch"] if records else 0,
