@@ -244,11 +244,15 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from mt import trainer
+    from mt import config
 
     flags = {"data.corpus": args.corpus, "train.epochs": args.epochs, "data.limit": args.limit, "train.seed": args.seed}
+    # checked before torch loads (about a second) or any data work: a typo fails at once
+    cfg = None if args.resume else config.load(args.model, args.config, args.set, flags)
+    from mt import trainer
+
     log = lambda msg: print(msg, flush=True)  # noqa: E731
-    run, summary = trainer.start(args.model, args.config, flags, args.set, args.name, args.resume, args.device, log)
+    run, summary = trainer.start(cfg, args.name, args.resume, flags, args.set, args.device, log)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"done ({summary['stopped']}): best dev BLEU {summary['best_dev_bleu']:.2f} at epoch "
               f"{summary['best_epoch']}; run folder {run}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mt.errors import MTError
-from mt.model import config_class  # model.py is the one place that knows the families
+from mt.model_config import config_class  # torch-free: a config is checked before torch loads
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class Config:
     """A whole run's configuration."""
 
     model_type: str
-    model: Any  # the family's own frozen dataclass (rnn.RNNConfig, transformer.TransformerConfig)
+    model: Any  # the family's own frozen dataclass (mt/model_config.py: RNNConfig, TransformerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)

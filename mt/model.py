@@ -47,21 +47,14 @@ class Seq2Seq(Protocol):
         makes the next `forward` keep the weights in its `weights`: (B, h, T, S), or (B, T, S) for one head."""
 
 
-MODELS: dict[str, tuple[type, type]] = {
-    "seq2seq": (rnn.RNNConfig, rnn.RNNSeq2Seq),
-    "transformer": (transformer.TransformerConfig, transformer.Transformer),
-}
-
-
-def config_class(kind: str) -> type:
-    if kind not in MODELS:
-        raise MTError(f"unknown model {kind!r}; valid: {', '.join(MODELS)}")
-    return MODELS[kind][0]
+MODELS: dict[str, type] = {"seq2seq": rnn.RNNSeq2Seq, "transformer": transformer.Transformer}
 
 
 def build_model(kind: str, cfg: Any, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
-    """Instantiate a family's model from its config and the vocabulary sizes."""
-    return MODELS[kind][1](cfg, src_vocab, tgt_vocab)
+    """Instantiate a family's model from its config (mt/model_config.py) and the vocabulary sizes."""
+    if kind not in MODELS:
+        raise MTError(f"unknown model {kind!r}; valid: {', '.join(MODELS)}")
+    return MODELS[kind](cfg, src_vocab, tgt_vocab)
 
 
 def count_parameters(model: nn.Module) -> int:

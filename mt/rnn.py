@@ -10,34 +10,14 @@ L = layers, V = vocabulary size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from mt.errors import MTError
 from mt.masks import padding_mask
+from mt.model_config import RNNConfig  # noqa: F401  (the family's config, torch-free)
 from mt.vocab import PAD
-
-
-@dataclass(frozen=True)
-class RNNConfig:
-    """Sizes and options of the RNN encoder–decoder."""
-
-    cell: Literal["gru", "lstm"] = "lstm"
-    emb_size: int = 256
-    hidden_size: int = 512  # decoder size; a bidirectional encoder uses H/2 per direction
-    n_layers: int = 2
-    bidirectional: bool = True
-    attention: Literal["none", "bahdanau", "luong"] = "luong"
-    dropout: float = 0.3
-    tie_output: bool = False  # needs emb_size == hidden_size
-
-    def __post_init__(self) -> None:
-        if self.tie_output and self.emb_size != self.hidden_size:
-            raise MTError(f"config model.tie_output needs model.emb_size = model.hidden_size, got {self.emb_size} "
-                          f"and {self.hidden_size}")
 
 
 def _rnn(cfg: RNNConfig, input_size: int, hidden: int, bidirectional: bool) -> nn.RNNBase:

@@ -96,9 +96,10 @@ class Session:
     tracker: Tracker
 
 
-def start(model: str | None, config_path: str | None, flags: dict, sets: list[str], name: str | None,
-          resume: str | None, device: str = "cpu", log: Log = print) -> tuple[Path, dict]:
-    """`mt train`: a new run from a config file, flags and --set overrides, or `resume` a run; (run, summary)."""
+def start(cfg: Config | None, name: str | None, resume: str | None, flags: dict, sets: list[str],
+          device: str = "cpu", log: Log = print) -> tuple[Path, dict]:
+    """`mt train`: a new run of `cfg` (config.load), or `resume` a run (its saved config, extended by `flags`
+    and `sets`); returns (run folder, summary)."""
     if resume:
         run = experiments.find_run(resume)
         # a resumed run may be extended (--epochs, --set train.max_minutes=…); the change is saved
@@ -106,7 +107,6 @@ def start(model: str | None, config_path: str | None, flags: dict, sets: list[st
         cfg = config_mod.build(config_mod.read_toml(run / "config.toml"),
                                ([f"train.epochs={epochs}"] if epochs else []) + sets)
     else:
-        cfg = config_mod.load(model, config_path, sets, flags)
         run = experiments.runs_root() / (name or f"{cfg.model_type}-{Path(cfg.data.corpus).name}")
     return run, train(cfg, run, device, resume=bool(resume), log=log)
 

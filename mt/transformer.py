@@ -9,41 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mt.errors import MTError
 from mt.masks import causal_mask, padding_mask
+from mt.model_config import TransformerConfig  # noqa: F401  (the family's config, torch-free)
 from mt.state import per_sentence
 from mt.vocab import PAD
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    """Sizes and options of the Transformer (defaults: the 3+3-layer, 256-wide reference)."""
-
-    d_model: int = 256
-    n_heads: int = 4
-    d_ff: int = 1024
-    n_encoder_layers: int = 3
-    n_decoder_layers: int = 3
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    norm: Literal["pre", "post"] = "pre"  # where layer norm sits around each residual block
-    tie_output: bool = True  # share target embedding and output projection (Press & Wolf 2017)
-    max_positions: int = 512
-    head_dim: int = 0  # d_k; 0 = d_model / n_heads. A structurally pruned model keeps d_k with fewer heads
-
-    def __post_init__(self) -> None:
-        if not self.head_dim and self.d_model % self.n_heads:
-            raise MTError(f"config model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})")
-
-    @property
-    def d_k(self) -> int:
-        return self.head_dim or self.d_model // self.n_heads
 
 
 class Dropout(nn.Module):

@@ -81,3 +81,14 @@ def test_auto_target_tokenizer_is_resolved_in_one_place():
 def test_every_shipped_config_loads(path):
     cfg = config.load(None, path)
     assert cfg.model_type in ("transformer", "seq2seq")
+
+
+def test_a_config_is_checked_without_loading_torch():
+    """`mt train` validates its config before torch loads (about a second), so a typo fails at once."""
+    import subprocess
+    import sys
+
+    code = "import sys; from mt import config; config.load('transformer'); print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
