@@ -170,15 +170,15 @@ def describe(paths: list[Path], translator: Translator) -> str:
 
 def _check_shared(path_a: Path, a: Translator, path_b: Path, b: Translator) -> None:
     """Ensemble members need one target vocabulary and tokenization and one source pipeline: one clear error."""
-    for what, x, y in (("target vocabulary", a.tgt_vocab.itos, b.tgt_vocab.itos),
-                       ("source vocabulary", a.src_vocab.itos, b.src_vocab.itos),
-                       ("target tokenizer", a.tgt_pipe.pre, b.tgt_pipe.pre),
-                       ("source tokenizer", a.src_pipe.pre, b.src_pipe.pre),
-                       ("target sentencepiece model", a.tgt_pipe.sp_model, b.tgt_pipe.sp_model),
-                       ("source sentencepiece model", a.src_pipe.sp_model, b.src_pipe.sp_model)):
+    for what, x, y in (("target vocabularies", a.tgt_vocab.itos, b.tgt_vocab.itos),
+                       ("source vocabularies", a.src_vocab.itos, b.src_vocab.itos),
+                       ("target tokenizers", a.tgt_pipe.pre, b.tgt_pipe.pre),
+                       ("source tokenizers", a.src_pipe.pre, b.src_pipe.pre),
+                       ("target sentencepiece models", a.tgt_pipe.sp_model, b.tgt_pipe.sp_model),
+                       ("source sentencepiece models", a.src_pipe.sp_model, b.src_pipe.sp_model)):
         if x != y:
             detail = f" ({len(x)} vs {len(y)} entries)" if isinstance(x, list) else ""
-            raise MTError(f"cannot ensemble {path_a} and {path_b}: their {what}s differ{detail}; "
+            raise MTError(f"cannot ensemble {path_a} and {path_b}: their {what} differ{detail}; "
                           f"ensemble members must share vocabularies and tokenization")
 
 
