@@ -44,8 +44,8 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     """`mt evaluate`: load, translate, score; outputs next to the checkpoint. A `derived` checkpoint (pruned,
     int8, …, named by --checkpoint) writes under its own name so it never overwrites its run's scores."""
     translator = Translator.from_checkpoint(path, device, alpha=alpha, keep_unk=keep_unk)
-    name = f"{test.name}.{path.stem}" if derived else test.name
-    return evaluate(translator, test.src, test.ref, test.ref_tokenized, path.parent, name, beam)
+    out_dir, name = output_place([path], test, derived)
+    return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam)
 
 
 def output_place(paths: list[Path], test: EvalSet, derived: bool = False,

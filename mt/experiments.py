@@ -144,7 +144,7 @@ def keep_metrics_through(run: Path, epoch: int) -> int:
     record that no checkpoint holds. Summary records of earlier finished runs are kept."""
     records = read_metrics(run)
     kept = [r for r in records if r.get("epoch", 0) <= epoch]
-    if len(kept) != len(records) or (run / "metrics.jsonl").exists():
+    if (run / "metrics.jsonl").exists():  # rewritten whole: a line cut short goes too
         files.write_text(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
     return len(records) - len(kept)
 

@@ -192,10 +192,9 @@ def _claim(run: Path, resume: bool, dist: Distributed) -> ExitStack:
 
 def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.Prepared, bool, list[str]]:
     """Corpus and encoded data (rank 0 first, the others then find them ready); `auto` settings made concrete."""
-    if dist.main:  # fetch or split the corpus once
-        corpora.resolve(cfg.data.corpus)
+    found = corpora.resolve(cfg.data.corpus) if dist.main else None  # fetch or split the corpus once
     dist.barrier()
-    corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
+    corpus_dir, tokenized = found or corpora.resolve(cfg.data.corpus)
     cfg = replace(cfg, data=cfg.data.resolved(tokenized))
     prep = data.prepare(cfg.data, corpus_dir, log) if dist.main else None
     dist.barrier()
@@ -289,13 +288,14 @@ def _train_epoch(s: Session, interrupt: Interrupt) -> tuple[float, int, int]:
         loss, grad_norm = train_step(s.step_model, s.optimizer, batch, cfg, state.step + 1, state.epoch + 1, s.dev,
                                      state.lr_decays)
         state.step += 1
-        s.tracker.update(state.step, loss.item(), lr, grad_norm, batch.n_tokens / (time.perf_counter() - t0))
+        value = loss.item()
+        s.tracker.update(state.step, value, lr, grad_norm, batch.n_tokens / (time.perf_counter() - t0))
         state.batch_in_epoch = i + 1
-        total_loss += loss.item() * batch.n_tokens
+        total_loss += value * batch.n_tokens
         total_tok += batch.n_tokens
         total_src += int(batch.src_len.sum())
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+        bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}")
         if interrupt.requested:
             break
         if cfg.train.save_every_steps and state.step % cfg.train.save_every_steps == 0:
