@@ -45,10 +45,14 @@ def _rows(parts: int, h: int, d_k: int, keep: Tensor) -> Tensor:
     return torch.cat([p * h * d_k + heads for p in range(parts)])
 
 
+def _projections(attn: MultiHeadAttention) -> list[tuple[str, int]]:
+    """The module's input projections and how many h·d_k blocks each holds (self: q,k,v fused; cross: q, kv)."""
+    return [("qkv", 3)] if hasattr(attn, "qkv") else [("q", 1), ("kv", 2)]
+
+
 def _copy_attention(new: MultiHeadAttention, old: MultiHeadAttention, keep: Tensor) -> None:
     h, d_k = old.n_heads, old.d_k
-    projections = [("qkv", 3)] if hasattr(old, "qkv") else [("q", 1), ("kv", 2)]
-    for name, parts in projections:
+    for name, parts in _projections(old):
         rows = _rows(parts, h, d_k, keep)
         getattr(new, name).weight.copy_(getattr(old, name).weight[rows])
         getattr(new, name).bias.copy_(getattr(old, name).bias[rows])
@@ -108,8 +112,7 @@ def pad_heads(model: Transformer) -> Transformer:
             for p in new.parameters():
                 p.zero_()
             h_new, d_k = new.n_heads, new.d_k
-            projections = [("qkv", 3)] if hasattr(old, "qkv") else [("q", 1), ("kv", 2)]
-            for name, parts in projections:
+            for name, parts in _projections(old):
                 rows = _rows(parts, h_new, d_k, torch.arange(old.n_heads))
                 getattr(new, name).weight[rows] = getattr(old, name).weight
                 getattr(new, name).bias[rows] = getattr(old, name).bias
