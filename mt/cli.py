@@ -21,7 +21,12 @@ def _add_model_source(p: argparse.ArgumentParser, ensemble: bool = False) -> Non
     p.add_argument("--checkpoint", action="append", help=f"a checkpoint file instead of a run{more}")
     if ensemble:
         p.add_argument("--weights", type=_weights, help="ensemble weights, e.g. 0.6,0.4 (default: equal)")
+        p.add_argument("--combine", choices=["prob", "logprob"], default="prob", help=COMBINE_HELP)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+COMBINE_HELP = ("how an ensemble mixes its members: prob = log of the weighted mean of probabilities (default, "
+                "as fairseq), logprob = weighted mean of log-probabilities, renormalized (as OpenNMT-py, Marian)")
 
 
 def _one_model(p: argparse.ArgumentParser) -> None:
@@ -79,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--beam", type=int)
     ev.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
     ev.add_argument("--keep-unk", action="store_true", help="score <unk> outputs as they are (no source-word copy)")
+    ev.add_argument("--name", help="an ensemble's run folder for its outputs (default: ensemble-<A>+<B>)")
 
     cmp_ = sub.add_parser("compare", help="runs side by side: scores, confidence intervals, paired significance")
     cmp_.add_argument("runs", nargs="*", help="run names or folders (default: every run)")
@@ -116,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rank magnitudes over all matrices (global) or within each (layer)")
     pr.add_argument("--finetune-steps", type=int, default=0, help="train N batches with the mask fixed")
     pr.add_argument("--lr", type=float,
-                    help="fine-tuning learning rate (default: train.lr / 2, warmed up over the first 10%% of steps)")
+                    help="fine-tuning peak learning rate (default: train.lr / 2; warm-up over the first 10%% of "
+                         "steps, then a cosine decay to 0)")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--out", help="output checkpoint (default: <run>/pruned-<percent>.safetensors)")
 
@@ -192,8 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--threads", type=int, default=2, help="torch threads of the server")
     bs.add_argument("--soak", type=int, default=0, help="instead: a soak of this many requests, one in five bad")
     bs.add_argument("--json", help="also write the record to this JSON file")
-    bx = bench.add_parser("translate", help="decoding speed, BLEU and memory per engine")
-    _one_model(bx)
+    bx = bench.add_parser("translate", help="decoding speed, BLEU and memory per engine, or of an ensemble")
+    bx.add_argument("--run", action="append",
+                    help="run name or folder (default: the most recent run); repeat for an ensemble, measured "
+                         "beside each member")
+    bx.add_argument("--checkpoint", action="append", help="a checkpoint file instead of a run; repeat for an ensemble")
+    bx.add_argument("--weights", type=_weights, help="ensemble weights, e.g. 0.6,0.4 (default: equal)")
+    bx.add_argument("--combine", choices=["prob", "logprob"], default="prob", help=COMBINE_HELP)
+    bx.add_argument("--alpha", type=float, help="length penalty α (of the ensemble; its members keep their own)")
     bx.add_argument("--engines", default="torch,torch-int8,ct2,ct2-int8", help="comma-separated")
     bx.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     bx.add_argument("--threads", type=int, default=2, help="threads per engine")
@@ -271,7 +284,8 @@ def cmd_translate(args) -> int:
         translator = CT2Translator(args.ct2_dir, args.device)
     else:
         paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
-        translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights)
+        translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
+                                                          args.combine)
         print(f"mt: translating with {translate.describe(paths, translator)}", file=sys.stderr)
     warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
     translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
@@ -284,9 +298,11 @@ def cmd_evaluate(args) -> int:
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized)
-    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights)
+    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
+                                                          args.combine)
     print(f"mt: evaluating {translate.describe(paths, translator)} on {eval_set.src}", file=sys.stderr)
-    out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights)
+    out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
+                                          combine=args.combine, name=args.name)
     scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam)
     print(evaluate.format_scores(scores))
     print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
@@ -419,7 +435,7 @@ def cmd_serve(args) -> int:
         raise MTError(f"mt serve needs FastAPI and uvicorn ({', '.join(missing)} missing): pip install 'mt-enja[serve]'")
     from mt.tools import serve
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
-    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, False, args.weights)
+    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, False, args.weights, args.combine)
     if args.beam:
         translator.decode = replace(translator.decode, beam=args.beam)
     limits = serve.Limits(max_sentences=args.max_sentences, max_chars=args.max_chars,
@@ -456,10 +472,11 @@ def cmd_bench(args) -> int:
         from mt import experiments
         from mt.tools.bench_translate import bench_translate, format_translate
 
-        path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+        paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
         engines = [e.strip() for e in args.engines.split(",") if e.strip()]
         log = lambda msg: print(f"mt: {msg}", file=sys.stderr)  # noqa: E731
-        record = bench_translate(path, engines, args.repeats, args.threads, limit=args.limit, log=log)
+        record = bench_translate(paths, engines, args.repeats, args.threads, limit=args.limit, log=log,
+                                 weights=args.weights, alpha=args.alpha, combine=args.combine)
         lines = format_translate(record)
     for line in lines:
         print(line)

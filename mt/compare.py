@@ -174,12 +174,22 @@ def _iv(iv: significance.Interval) -> dict:
     return {"mean": iv.mean, "low": iv.low, "high": iv.high, "half_width": iv.half_width}
 
 
+# train.* settings that change how a run is carried out, not what it learns (a guard, threads, logging, caches)
+OPERATIONAL = ("seed", "threads", "max_minutes", "kernel_cache", "trim_memory_every", "tensorboard",
+               "save_every_steps", "keep_epochs")
+
+
 def seed_groups(runs: list[Path]) -> list[list[Path]]:
-    """Runs whose configs differ only in train.seed (two or more each)."""
+    """Trained runs whose configs differ only in train.seed (and operational settings: OPERATIONAL) and that
+    trained the same number of epochs, two or more each. Ensembles are not runs of a config: never grouped."""
     groups: dict[str, list[Path]] = {}
     for run in runs:
+        if (run / "ensemble.json").exists():
+            continue
         cfg = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
-        cfg.get("train", {}).pop("seed", None)
+        for key in OPERATIONAL:
+            cfg.get("train", {}).pop(key, None)
+        cfg["epochs_trained"] = experiments.summarize(run)["epochs"]
         groups.setdefault(json.dumps(cfg, sort_keys=True), []).append(run)
     return [g for g in groups.values() if len(g) > 1]
 

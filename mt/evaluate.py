@@ -48,15 +48,21 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam)
 
 
-def output_place(paths: list[Path], test: EvalSet, derived: bool = False,
-                 weights: list[float] | None = None) -> tuple[Path, str]:
+def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weights: list[float] | None = None,
+                 combine: str = "prob", name: str | None = None) -> tuple[Path, str]:
     """Where `mt evaluate` writes: one model next to its checkpoint (a `derived` one, named by --checkpoint, under
-    its own name); an ensemble in its own run folder, ensemble-<A>+<B>, with its members and weights."""
+    its own name); an ensemble in its own run folder, `name` or ensemble-<A>+<B>, with its members and weights."""
     if len(paths) == 1:
+        if name:
+            raise MTError("--name names an ensemble's run folder; one model's outputs go next to its checkpoint")
         return paths[0].parent, f"{test.name}.{paths[0].stem}" if derived else test.name
     names = [p.parent.name if p.stem == "final" else f"{p.parent.name}.{p.stem}" for p in paths]
-    folder = experiments.runs_root() / ("ensemble-" + "+".join(names))
-    members = {"members": [str(p) for p in paths], "weights": weights or [1.0] * len(paths)}
+    if name and (Path(name).name != name or name.startswith(".")):
+        raise MTError(f"--name must be a plain folder name, got {name!r}")
+    folder = experiments.runs_root() / (name or "ensemble-" + "+".join(names))
+    if name and (folder / "config.toml").exists() and not (folder / "ensemble.json").exists():
+        raise MTError(f"--name {name}: {folder} is a training run; choose another name for the ensemble")
+    members = {"members": [str(p) for p in paths], "weights": weights or [1.0] * len(paths), "combine": combine}
     files.write_text(folder / "ensemble.json", json.dumps(members, indent=1))
     files.write_text(folder / "config.toml", config.to_toml(config.build(ckpt.load(paths[0])[1]["config"])))
     return folder, test.name
@@ -86,7 +92,8 @@ def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokeniz
         scores = metrics.score_all(hyps, detok_refs, [o.tokens for o in outputs], refs)
     else:
         scores = metrics.score_all(hyps, detok_refs)
-    scores = {"beam": beam or translator.decode.beam, "src": str(src_path), "ref": str(ref_path), **scores}
+    scores = {"beam": beam or translator.decode.beam, "alpha": translator.decode.alpha, "src": str(src_path),
+              "ref": str(ref_path), **scores}
     files.write_text(out_dir / f"hyps-{name}.txt", "".join(h + "\n" for h in hyps))
     if ref_tokenized:
         files.write_text(out_dir / f"hyps-{name}.tok.txt", "".join(o.tokens + "\n" for o in outputs))

@@ -153,11 +153,15 @@ def summarize(run: Path) -> dict:
     """One row of `mt compare`."""
     records = [r for r in read_metrics(run) if "epoch" in r]
     info = json.loads((run / "info.json").read_text()) if (run / "info.json").exists() else {}
-    if (run / "ensemble.json").exists():  # written by `mt evaluate --run A --run B`
-        info = {"model": f"ensemble of {len(json.loads((run / 'ensemble.json').read_text())['members'])}"}
+    ensemble = (run / "ensemble.json").exists()  # written by `mt evaluate --run A --run B`
+    if ensemble:
+        members = [Path(m).parent for m in json.loads((run / "ensemble.json").read_text())["members"]]
+        infos = [m / "info.json" if (m / "info.json").exists() else run.parent / m.name / "info.json" for m in members]
+        params = [json.loads(i.read_text()).get("params") if i.exists() else None for i in infos]
+        info = {"model": f"ensemble of {len(members)}", "params": None if None in params else sum(params)}
     row = {
         "run": run.name, "model": info.get("model", "?"), "params": info.get("params"),
-        "epochs": records[-1]["epoch"] if records else 0,
+        "epochs": None if ensemble else records[-1]["epoch"] if records else 0,
         "best_dev_bleu": max((r["dev_bleu"] for r in records), default=None),
         "minutes": round(sum(r["seconds"] for r in records) / 60, 1) if records else None,
         "tok_per_s": round(sum(r["tgt_tokens_per_s"] for r in records) / len(records)) if records else None,

@@ -86,9 +86,10 @@ class Translator:
 
     @classmethod
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
-                         keep_unk: bool = False, weights: list[float] | None = None) -> Translator:
+                         keep_unk: bool = False, weights: list[float] | None = None,
+                         combine: str = "prob") -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
-        pipelines; the search settings (beam, α, …) are the first checkpoint's."""
+        pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
         first = cls.from_checkpoint(paths[0], device, alpha, keep_unk)
         if len(paths) == 1:
             if weights and len(weights) != 1:
@@ -99,7 +100,7 @@ class Translator:
             other = cls.from_checkpoint(path, device)
             _check_shared(paths[0], first, path, other)
             models.append(other.model)
-        ensemble = Ensemble(models, weights).to(device).eval()
+        ensemble = Ensemble(models, weights, combine).to(device).eval()
         return cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode, device)
 
     def source_tokens(self, text: str) -> list[str]:
@@ -164,8 +165,10 @@ def describe(paths: list[Path], translator: Translator) -> str:
     """What a translator decodes with, for stderr: the checkpoint, or every ensemble member and its weight."""
     if len(paths) == 1:
         return str(paths[0])
-    weights = translator.model.weights
-    return f"an ensemble of {len(paths)}: " + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, weights))
+    weights, combine = translator.model.weights, translator.model.combine
+    how = "mean of probabilities" if combine == "prob" else "mean of log-probabilities"
+    return (f"an ensemble of {len(paths)} ({how}): "
+            + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, weights)))
 
 
 def _check_shared(path_a: Path, a: Translator, path_b: Path, b: Translator) -> None:

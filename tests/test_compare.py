@@ -198,6 +198,26 @@ def test_runs_seed_groups_and_the_run_table(evaluated_runs, capsys):
     assert "BLEU (ja-mecab)" in out and "chrF" in out
 
 
+def test_seed_groups_ignore_operational_settings_and_never_hold_an_ensemble(evaluated_runs, tmp_path, capsys):
+    a, b = evaluated_runs
+    variants = {}
+    for name, old, new in (("threads", "threads = ", "threads = 7 #"), ("lr", "lr = ", "lr = 0.123 #")):
+        folder = tmp_path / name
+        shutil.copytree(b, folder)
+        cfg = (folder / "config.toml").read_text(encoding="utf-8")
+        (folder / "config.toml").write_text(re.sub(rf"^{old}", new, cfg, count=1, flags=re.M), encoding="utf-8")
+        variants[name] = folder
+    assert main(["evaluate", "--run", str(a), "--run", str(b), "--name", "cmp-ens"]) == 0
+    ensemble = a.parent / "cmp-ens"
+    groups = compare.seed_groups([a, b, variants["threads"], variants["lr"], ensemble])
+    assert groups == [[a, b, variants["threads"]]]  # another lr is another recipe; an ensemble is no seed
+    capsys.readouterr()
+    assert main(["compare", str(a), str(ensemble)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cmp-ens "))
+    params = sum(json.loads((r / "info.json").read_text())["params"] for r in (a, b))
+    assert "ensemble of 2" in row and row.split()[4:6] == [f"{params}", "-"]  # members' params summed; no epochs
+
+
 def test_dev_is_a_warning(evaluated_runs, capsys):
     assert main(["compare", "--split", "dev", *[str(r) for r in evaluated_runs]]) == 0
     assert "comparing on dev" in capsys.readouterr().err

@@ -3,6 +3,8 @@ members of different families decode together, and mismatched members are one cl
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -30,15 +32,17 @@ def _decode(model, beam: int):
 
 @pytest.mark.parametrize("name", ["transformer-pre", "rnn-luong"])
 @pytest.mark.parametrize("beam", [1, 4])
-def test_an_ensemble_of_one_is_that_model_exactly(name, beam):
+@pytest.mark.parametrize("combine", ["prob", "logprob"])
+def test_an_ensemble_of_one_is_that_model_exactly(name, beam, combine):
     model = _model(name)
-    assert _decode(Ensemble([model]), beam) == _decode(model, beam)
+    assert _decode(Ensemble([model], combine=combine), beam) == _decode(model, beam)
 
 
+@pytest.mark.parametrize("combine", ["prob", "logprob"])
 @pytest.mark.parametrize("beam", [1, 4])
-def test_two_identical_members_translate_as_one(beam):
+def test_two_identical_members_translate_as_one(beam, combine):
     model = _model("transformer-pre")
-    single, double = _decode(model, beam), _decode(Ensemble([model, model], [0.3, 0.7]), beam)
+    single, double = _decode(model, beam), _decode(Ensemble([model, model], [0.3, 0.7], combine), beam)
     tokens = lambda out: [x[0] for x in out] if beam == 1 else [[h[0] for h in hyps] for hyps in out]  # noqa: E731
     assert tokens(double) == tokens(single)
 
@@ -49,6 +53,18 @@ def test_the_mixture_is_the_weighted_mean_of_probabilities():
     mixed = Ensemble([a, b], [3, 1])(src, src_len, tgt_in).exp()
     expected = 0.75 * a(src, src_len, tgt_in).softmax(-1) + 0.25 * b(src, src_len, tgt_in).softmax(-1)
     assert torch.allclose(mixed, expected, atol=1e-6)
+
+
+def test_the_log_linear_mixture_is_a_normalized_weighted_mean_of_log_probabilities():
+    a, b = _model("transformer-pre"), _model("rnn-luong")
+    src, src_len, tgt_in = _batch()
+    mixed = Ensemble([a, b], [3, 1], "logprob")(src, src_len, tgt_in)
+    la, lb = a(src, src_len, tgt_in).log_softmax(-1), b(src, src_len, tgt_in).log_softmax(-1)
+    assert torch.allclose(mixed, (0.75 * la + 0.25 * lb).log_softmax(-1), atol=1e-5)
+    assert torch.allclose(mixed.exp().sum(-1), torch.ones(mixed.shape[:-1]), atol=1e-5)
+    # a token one member rules out stays (nearly) ruled out, unlike the mean of probabilities
+    prob = Ensemble([a, b], [3, 1], "prob")(src, src_len, tgt_in)
+    assert not torch.allclose(mixed, prob, atol=1e-3)
 
 
 def test_state_reordering_with_members_of_different_families():
@@ -75,6 +91,8 @@ def test_bad_weights_are_errors():
         Ensemble([a], [0.5, 0.5])
     with pytest.raises(MTError, match="positive"):
         Ensemble([a, a], [1, 0])
+    with pytest.raises(MTError, match="--combine"):
+        Ensemble([a, a], combine="max")
 
 
 # -- through the CLI, on tiny trained runs ------------------------------------------------------
@@ -104,6 +122,17 @@ def test_evaluate_an_ensemble_writes_its_own_run(two_families, capsys):
     err = capsys.readouterr().err
     folder = next(p for p in tf.parent.glob("ensemble-*") if "ens-tf" in p.name)
     assert (folder / "eval-test.json").exists() and (folder / "ensemble.json").exists() and str(folder) in err
+    assert main(["evaluate", "--run", str(tf), "--run", str(rnn), "--split", "dev", "--combine", "logprob",
+                 "--weights", "0.7,0.3", "--name", "ens-tf-rnn-loglinear"]) == 0
+    named = tf.parent / "ens-tf-rnn-loglinear"
+    members = json.loads((named / "ensemble.json").read_text())
+    assert members["combine"] == "logprob" and members["weights"] == [0.7, 0.3] and (named / "eval-dev.json").exists()
+    capsys.readouterr()
+    for args in (["--run", str(tf), "--name", "x"], ["--run", str(tf), "--run", str(rnn), "--name", rnn.name],
+                 ["--run", str(tf), "--run", str(rnn), "--name", "../x"]):
+        assert main(["evaluate", *args, "--split", "dev"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("mt: error:") == 1 and "--name" in err
 
 
 def test_members_with_different_vocabularies_are_one_error(two_families, capsys):
@@ -113,6 +142,19 @@ def test_members_with_different_vocabularies_are_one_error(two_families, capsys)
     assert main(["evaluate", "--run", str(tf), "--run", str(other)]) == 2
     err = capsys.readouterr().err
     assert err.count("mt: error:") == 1 and "vocabular" in err and "Traceback" not in err
+
+
+def test_bench_translate_measures_the_ensemble_beside_its_members(two_families, capsys, tmp_path):
+    tf, rnn = two_families
+    out = tmp_path / "bench.json"
+    assert main(["bench", "translate", "--run", str(tf), "--run", str(rnn), "--weights", "0.6,0.4", "--alpha", "1.0",
+                 "--repeats", "1", "--threads", "1", "--limit", "3", "--json", str(out)]) == 0
+    assert "ensemble of 2" in capsys.readouterr().out
+    record = json.loads(out.read_text())
+    systems = [r["system"] for r in record["rows"]]
+    assert systems[0].startswith("ens-tf/") and systems[2].startswith("ens-rnn/") and systems[4:] == ["ensemble of 2"] * 2
+    assert {r["engine"] for r in record["rows"]} == {"torch"} and "torch engine only" in record["notes"][0]
+    assert all(r["sentences_per_s"] > 0 and r["command_seconds"] > 0 for r in record["rows"])
 
 
 def test_a_repeated_run_is_never_silently_the_last_one(two_families, capsys, tmp_path):

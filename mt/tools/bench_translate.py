@@ -1,4 +1,5 @@
-"""`mt bench translate`: decoding speed, quality and memory of one checkpoint on several engines.
+"""`mt bench translate`: decoding speed, quality and memory of one checkpoint on several engines, or
+of an ensemble beside each of its members.
 
 Engines: torch (our fp32 model), torch-int8 (mt.tools.compress dynamic int8), ct2 and ct2-int8
 (CTranslate2 float32 / int8 exports via mt.tools.export_ct2). Each engine runs in its own spawned
@@ -6,6 +7,8 @@ process (its peak RSS is its own; torch and CTranslate2 each bring a thread pool
 beam: one warm-up, then `repeats` timed passes over the test set with sources already tokenized
 and the model loaded (median: sentences/s, generated tokens/s, EOS excluded), test BLEU, and the
 wall clock of the whole `mt translate` command on the same lines (start-up and loading included).
+Given several checkpoints, each member alone and then their ensemble (mt/ensemble.py) are measured
+with the torch engine in one sitting, so the ensemble's cost is read against its members'.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -35,6 +39,44 @@ from mt.translate import Translator
 ENGINES = ("torch", "torch-int8", "ct2", "ct2-int8")
 
 
+@dataclass(frozen=True)
+class System:
+    """What one row decodes with: a checkpoint, or an ensemble of several (weights and α of the ensemble)."""
+
+    name: str
+    paths: tuple[Path, ...]
+    weights: tuple[float, ...] | None = None
+    alpha: float | None = None
+    combine: str = "prob"
+
+    def translator(self, path: Path | None = None) -> Translator:
+        """`path` replaces a single checkpoint (its int8 copy)."""
+        paths = [path] if path else list(self.paths)
+        return Translator.from_checkpoints(paths, alpha=self.alpha, weights=list(self.weights or []) or None,
+                                           combine=self.combine)
+
+    def command_args(self, path: Path | None = None) -> list[str]:
+        """The model arguments of `mt translate` for this system."""
+        args = [a for p in ([path] if path else self.paths) for a in ("--checkpoint", str(p))]
+        if self.weights:
+            args += ["--weights", ",".join(f"{w:g}" for w in self.weights)]
+        if len(self.paths) > 1:
+            args += ["--combine", self.combine]
+        return args + (["--alpha", f"{self.alpha:g}"] if self.alpha is not None else [])
+
+
+def systems(paths: list[Path], weights: list[float] | None = None, alpha: float | None = None,
+            combine: str = "prob") -> list[System]:
+    """One checkpoint: itself. Several: each member alone (its own α), then the ensemble."""
+    name = lambda p: f"{p.parent.name}/{p.stem}"  # noqa: E731
+    if len(paths) == 1:
+        return [System(name(paths[0]), (paths[0],), alpha=alpha)]
+    if weights and len(weights) != len(paths):
+        raise MTError(f"--weights: {len(weights)} weights for {len(paths)} models")
+    ensemble = System(f"ensemble of {len(paths)}", tuple(paths), tuple(weights) if weights else None, alpha, combine)
+    return [System(name(p), (p,)) for p in paths] + [ensemble]
+
+
 def _bleu(outputs: list, refs: list[str], tokenized: bool) -> float:
     """Corpus-token BLEU on a tokenized corpus, else BLEU on Japanese text (ja-mecab or fallback)."""
     if tokenized:
@@ -42,11 +84,11 @@ def _bleu(outputs: list, refs: list[str], tokenized: bool) -> float:
     return metrics.ja_bleu([o.text for o in outputs], refs)[0]
 
 
-def _torch_child(path: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
+def _torch_child(system: System, path: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
                  repeats: int, threads: int) -> dict:
-    """Our Translator (fp32 or int8 checkpoint): speed and BLEU per beam, then peak RSS."""
+    """Our Translator (fp32 or int8 checkpoint, or an ensemble): speed and BLEU per beam, then peak RSS."""
     torch.set_num_threads(threads)
-    tr = Translator.from_checkpoint(path)
+    tr = system.translator(path if len(system.paths) == 1 else None)
     sources = [tr.source_ids(line)[0] for line in lines]
     out: dict = {}
     for beam in beams:
@@ -62,7 +104,7 @@ def _torch_child(path: Path, lines: list[str], refs: list[str], tokenized: bool,
     return {"beams": out, "peak_rss_mb": peak_rss_mb()}
 
 
-def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
+def _ct2_child(system: System, model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
                repeats: int, threads: int) -> dict:
     """A CTranslate2 export: bench_ct2 per beam (timed as ours), BLEU from one more pass, peak RSS."""
     out: dict = {}
@@ -88,15 +130,16 @@ def _command_seconds(args: list[str], src: Path, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def _prepare_engine(engine: str, checkpoint: Path, tmp: Path) -> tuple[Path | None, list[str], str]:
+def _prepare_engine(engine: str, system: System, tmp: Path) -> tuple[Path | None, list[str], str]:
     """(model path, `mt translate` model arguments, note); path None = engine unavailable (note says why)."""
     if engine == "torch":
-        return checkpoint, ["--checkpoint", str(checkpoint)], ""
+        return system.paths[0], system.command_args(), ""
+    checkpoint = system.paths[0]
     if engine == "torch-int8":
         tensors, meta = compress.quantize(checkpoint)
         path = tmp / "int8.safetensors"
         ckpt.save(path, tensors, meta)
-        return path, ["--checkpoint", str(path)], ""
+        return path, system.command_args(path), ""
     try:
         out = export_ctranslate2(checkpoint, tmp / engine, "int8" if engine == "ct2-int8" else None)
     except MTError as e:
@@ -104,38 +147,46 @@ def _prepare_engine(engine: str, checkpoint: Path, tmp: Path) -> tuple[Path | No
     return out, ["--engine", "ctranslate2", "--ct2-dir", str(out)], ""
 
 
-def bench_translate(checkpoint: Path, engines: list[str], repeats: int = 3, threads: int = 2,
-                    beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None) -> dict:
-    """Measure every engine on the checkpoint corpus's test split; returns the JSON record."""
+def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, threads: int = 2,
+                    beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None,
+                    weights: list[float] | None = None, alpha: float | None = None, combine: str = "prob") -> dict:
+    """Measure every engine on the first checkpoint's corpus test split (an ensemble: each member, then the
+    ensemble, with the torch engine); returns the JSON record."""
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
     if repeats < 1:
         raise MTError("--repeats must be at least 1")
-    test = eval_set(checkpoint)
+    measured = systems(paths, weights, alpha, combine)
+    notes = []
+    if len(paths) > 1 and engines != ["torch"]:
+        notes.append(f"an ensemble and its members are measured with the torch engine only "
+                     f"(not {', '.join(e for e in engines if e != 'torch')})")
+        engines = ["torch"]
+    test = eval_set(paths[0])
     src, ref, tokenized = test.src, test.ref, test.ref_tokenized
     lines, refs = list(read_lines(src)), list(read_lines(ref))
     if limit:
         lines, refs = lines[:limit], refs[:limit]
-    record = {"bench": "translate", "checkpoint": str(checkpoint), "test": str(src), "sentences": len(lines),
-              "threads": threads, "repeats": repeats, **machine(), "rows": [], "notes": []}
+    record = {"bench": "translate", "checkpoint": " + ".join(map(str, paths)), "test": str(src), "sentences": len(lines),
+              "threads": threads, "repeats": repeats, **machine(), "rows": [], "notes": notes}
     with tempfile.TemporaryDirectory(prefix="mt-bench-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "src.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        for engine in engines:
-            path, cmd_args, note = _prepare_engine(engine, checkpoint, tmp)
+        for system, engine in ((s, e) for s in measured for e in engines):
+            path, cmd_args, note = _prepare_engine(engine, system, tmp)
             if path is None:
                 record["notes"].append(note)
                 log(note)
                 continue
-            log(f"{engine}: measuring {len(lines)} sentences, beams {list(beams)}")
+            log(f"{system.name}, {engine}: measuring {len(lines)} sentences, beams {list(beams)}")
             child = _ct2_child if engine.startswith("ct2") else _torch_child
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                res = pool.submit(child, path, lines, refs, tokenized, list(beams), repeats, threads).result()
+                res = pool.submit(child, system, path, lines, refs, tokenized, list(beams), repeats, threads).result()
             for beam, m in res["beams"].items():
                 seconds = statistics.median(m["seconds"])
                 record["rows"].append({
-                    "engine": engine, "beam": beam, "sentences_per_s": len(lines) / seconds,
+                    "system": system.name, "engine": engine, "beam": beam, "sentences_per_s": len(lines) / seconds,
                     "tokens_per_s": m["tokens"] / seconds, "seconds": seconds, "bleu": m["bleu"],
                     "peak_rss_mb": res["peak_rss_mb"],
                     "command_seconds": _command_seconds([*cmd_args, "--beam", str(beam)], tmp / "src.txt", threads)})
@@ -143,7 +194,8 @@ def bench_translate(checkpoint: Path, engines: list[str], repeats: int = 3, thre
     return record
 
 
-COLUMNS = [("engine", "engine", "{}"), ("beam", "beam", "{}"), ("sentences_per_s", "sent/s", "{:.1f}"),
+COLUMNS = [("system", "system", "{}"), ("engine", "engine", "{}"), ("beam", "beam", "{}"),
+           ("sentences_per_s", "sent/s", "{:.1f}"),
            ("tokens_per_s", "tok/s", "{:,.0f}"), ("bleu", "BLEU", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
            ("command_seconds", "mt translate s", "{:.2f}")]
 

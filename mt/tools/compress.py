@@ -205,7 +205,8 @@ def _sparse_state(model: nn.Module, matrices: set[str]) -> tuple[dict[str, Tenso
 def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], masks: dict[str, Tensor],
              steps: int, lr: float | None, device: str, log: Callable[[str], None]) -> float:
     """Train `steps` batches on the run's corpus with the trainer's own step (loss, precision), a fresh
-    optimiser warming up over the first 10 % of steps to a constant lr, re-applying the masks after each step."""
+    optimiser warming up over the first 10 % of steps, then a cosine decay to zero at the last step (a fixed
+    budget that ends on a small lr, as the default training does), re-applying the masks after each step."""
     corpus_dir, _ = corpora.resolve(cfg.data.corpus)
     prep = data.prepare(cfg.data, corpus_dir, log)
     if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:
@@ -214,8 +215,8 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
     model.to(dev).train()
     params = prunable(model)
     masks = {n: m.to(dev) for n, m in masks.items()}
-    cfg = replace(cfg, train=replace(cfg.train, lr=lr or cfg.train.lr / 2, schedule="constant",
-                                     warmup_steps=max(1, steps // 10)))
+    cfg = replace(cfg, train=replace(cfg.train, lr=lr or cfg.train.lr / 2, schedule="cosine",
+                                     warmup_steps=max(1, steps // 10), decay_steps=steps))
     optimizer = make_optimizer(model, cfg.train)
     step, epoch, losses = 0, 0, []
     while step < steps:

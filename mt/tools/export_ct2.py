@@ -30,7 +30,7 @@ from mt.text import Pipeline
 from mt.tools.structured import pad_heads
 from mt.translate import Output, load_model, target_output
 from mt.translate import source_tokens as text_tokens  # raw text → tokens, as the PyTorch translator
-from mt.vocab import EOS, SPECIALS, UNK, Vocab
+from mt.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
 META = "mt.json"
 FORMAT = "mt-ctranslate2"
@@ -256,7 +256,9 @@ class CT2Translator:
         return out
 
     def output(self, tokens: list[str], score: float) -> Output:
-        return target_output(tokens, self.tgt_pipe, score)
+        """As Vocab.decode does for ours: <pad> and <s> are generated tokens but never words."""
+        hidden = (SPECIALS[PAD], SPECIALS[BOS])
+        return target_output([t for t in tokens if t not in hidden], self.tgt_pipe, score)
 
 
 def bench_ct2(model_dir: Path | str, sources: list[str], beam: int, repeats: int = 3,
