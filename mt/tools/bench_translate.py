@@ -69,10 +69,10 @@ def systems(paths: list[Path], weights: list[float] | None = None, alpha: float 
             combine: str = "prob") -> list[System]:
     """One checkpoint: itself. Several: each member alone (its own α), then the ensemble."""
     name = lambda p: f"{p.parent.name}/{p.stem}"  # noqa: E731
+    if weights and len(weights) != len(paths):
+        raise MTError(f"--weights: {len(weights)} weights for {len(paths)} model{'s' if len(paths) > 1 else ''}")
     if len(paths) == 1:
         return [System(name(paths[0]), (paths[0],), alpha=alpha)]
-    if weights and len(weights) != len(paths):
-        raise MTError(f"--weights: {len(weights)} weights for {len(paths)} models")
     ensemble = System(f"ensemble of {len(paths)}", tuple(paths), tuple(weights) if weights else None, alpha, combine)
     return [System(name(p), (p,)) for p in paths] + [ensemble]
 
