@@ -189,7 +189,7 @@ def seed_groups(runs: list[Path]) -> list[list[Path]]:
         cfg = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
         for key in OPERATIONAL:
             cfg.get("train", {}).pop(key, None)
-        cfg["epochs_trained"] = experiments.summarize(run)["epochs"]
+        cfg["epochs_trained"] = sum("epoch" in r for r in experiments.read_metrics(run))
         groups.setdefault(json.dumps(cfg, sort_keys=True), []).append(run)
     return [g for g in groups.values() if len(g) > 1]
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -49,15 +49,13 @@ class System:
     alpha: float | None = None
     combine: str = "prob"
 
-    def translator(self, path: Path | None = None) -> Translator:
-        """`path` replaces a single checkpoint (its int8 copy)."""
-        paths = [path] if path else list(self.paths)
-        return Translator.from_checkpoints(paths, alpha=self.alpha, weights=list(self.weights or []) or None,
+    def translator(self) -> Translator:
+        return Translator.from_checkpoints(list(self.paths), alpha=self.alpha, weights=list(self.weights or []) or None,
                                            combine=self.combine)
 
-    def command_args(self, path: Path | None = None) -> list[str]:
+    def command_args(self) -> list[str]:
         """The model arguments of `mt translate` for this system."""
-        args = [a for p in ([path] if path else self.paths) for a in ("--checkpoint", str(p))]
+        args = [a for p in self.paths for a in ("--checkpoint", str(p))]
         if self.weights:
             args += ["--weights", ",".join(f"{w:g}" for w in self.weights)]
         if len(self.paths) > 1:
@@ -84,11 +82,11 @@ def _bleu(outputs: list, refs: list[str], tokenized: bool) -> float:
     return metrics.ja_bleu([o.text for o in outputs], refs)[0]
 
 
-def _torch_child(system: System, path: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
+def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
                  repeats: int, threads: int) -> dict:
     """Our Translator (fp32 or int8 checkpoint, or an ensemble): speed and BLEU per beam, then peak RSS."""
     torch.set_num_threads(threads)
-    tr = system.translator(path if len(system.paths) == 1 else None)
+    tr = system.translator()
     sources = [tr.source_ids(line)[0] for line in lines]
     out: dict = {}
     for beam in beams:
@@ -104,7 +102,7 @@ def _torch_child(system: System, path: Path, lines: list[str], refs: list[str], 
     return {"beams": out, "peak_rss_mb": peak_rss_mb()}
 
 
-def _ct2_child(system: System, model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
+def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
                repeats: int, threads: int) -> dict:
     """A CTranslate2 export: bench_ct2 per beam (timed as ours), BLEU from one more pass, peak RSS."""
     out: dict = {}
@@ -130,16 +128,18 @@ def _command_seconds(args: list[str], src: Path, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def _prepare_engine(engine: str, system: System, tmp: Path) -> tuple[Path | None, list[str], str]:
-    """(model path, `mt translate` model arguments, note); path None = engine unavailable (note says why)."""
+def _prepare_engine(engine: str, system: System, tmp: Path) -> tuple[System | Path | None, list[str], str]:
+    """(what the engine's child loads: a System for torch engines, an export folder for ct2; `mt translate` model
+    arguments; note); None = engine unavailable (note says why)."""
     if engine == "torch":
-        return system.paths[0], system.command_args(), ""
+        return system, system.command_args(), ""
     checkpoint = system.paths[0]
     if engine == "torch-int8":
         tensors, meta = compress.quantize(checkpoint)
         path = tmp / "int8.safetensors"
         ckpt.save(path, tensors, meta)
-        return path, system.command_args(path), ""
+        int8 = replace(system, paths=(path,))
+        return int8, int8.command_args(), ""
     try:
         out = export_ctranslate2(checkpoint, tmp / engine, "int8" if engine == "ct2-int8" else None)
     except MTError as e:
@@ -174,15 +174,15 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
         tmp = Path(tmp_name)
         (tmp / "src.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         for system, engine in ((s, e) for s in measured for e in engines):
-            path, cmd_args, note = _prepare_engine(engine, system, tmp)
-            if path is None:
+            model, cmd_args, note = _prepare_engine(engine, system, tmp)
+            if model is None:
                 record["notes"].append(note)
                 log(note)
                 continue
             log(f"{system.name}, {engine}: measuring {len(lines)} sentences, beams {list(beams)}")
             child = _ct2_child if engine.startswith("ct2") else _torch_child
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                res = pool.submit(child, system, path, lines, refs, tokenized, list(beams), repeats, threads).result()
+                res = pool.submit(child, model, lines, refs, tokenized, list(beams), repeats, threads).result()
             for beam, m in res["beams"].items():
                 seconds = statistics.median(m["seconds"])
                 record["rows"].append({
