@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--lr", type=float,
                     help="fine-tuning peak learning rate (default: train.lr / 2; warm-up over the first 10%% of "
                          "steps, then a cosine decay to 0)")
+    pr.add_argument("--distill", action="store_true",
+                    help="fine-tune on the unpruned model's own beam translations of the training set (sequence-level "
+                         "distillation; made once and shared with mt distill) instead of the references")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--out", help="output checkpoint (default: <run>/pruned-<percent>.safetensors)")
 
@@ -146,8 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--split", choices=["dev", "test"], default="test")
     rep.add_argument("--speed-lines", type=int, default=500, help="sentences timed for sent/s")
     rep.add_argument("--repeats", type=int, default=3, help="timed passes (the median is reported)")
-    rep.add_argument("--threads", type=int, default=1, help="torch threads per measurement (default 1; 0 = torch's default)")
-    rep.add_argument("--json", help="also write the rows to this JSON file")
+    rep.add_argument("--threads", default="2,1",
+                     help="thread counts to time, comma-separated (default 2,1; 0 = torch's default)")
+    rep.add_argument("--json", help="also write the report to this JSON file")
+    rep.add_argument("--markdown", help="also write the table in Markdown (speeds × the first row) to this file")
 
     exp = sub.add_parser("export", help="export a Transformer run for another inference engine")
     exp.add_argument("run", help="run name or folder")
@@ -376,17 +381,19 @@ def cmd_prune(args) -> int:
 
     src = resolve_source(args.run)
     log = lambda msg: print(f"mt: {msg}", file=sys.stderr)  # noqa: E731
+    if args.distill and not args.finetune_steps:
+        raise MTError("--distill chooses what the pruned model is fine-tuned on: give --finetune-steps N too")
     if args.structured:
         from mt.tools.structured import prune_structured
 
-        tensors, meta = prune_structured(src, args.amount, args.finetune_steps, args.lr, args.device, log)
+        tensors, meta = prune_structured(src, args.amount, args.finetune_steps, args.lr, args.device, log, args.distill)
         out = Path(args.out) if args.out else src.parent / f"structured-{round(args.amount * 100)}.safetensors"
         ckpt.save(out, tensors, meta)
         s = meta["structured"]
         print(f"pruned {src} into {out}: {s['heads']} heads per attention module, {s['d_ff']} FFN neurons, "
               f"{s['params']:,} parameters (was {s['params_before']:,}), {out.stat().st_size / 1e6:.2f} MB")
         return 0
-    tensors, meta = prune(src, args.amount, args.scope, args.finetune_steps, args.lr, args.device, log)
+    tensors, meta = prune(src, args.amount, args.scope, args.finetune_steps, args.lr, args.device, log, args.distill)
     out = Path(args.out) if args.out else src.parent / f"pruned-{round(args.amount * 100)}.safetensors"
     ckpt.save(out, tensors, meta)
     p = meta["pruned"]
@@ -410,18 +417,26 @@ def cmd_distill(args) -> int:
 
 
 def cmd_compress_report(args) -> int:
-    from mt import evaluate
+    import shlex
+
+    from mt import evaluate, files
     from mt.tools import tradeoff
 
+    threads = tradeoff.parse_threads(args.threads)
     rows = [tradeoff.parse_row(r) for r in args.rows]
     eval_set = evaluate.eval_set(rows[0][1], args.split, args.src, args.ref, args.ref_tokenized)
-    print(f"mt: measuring {len(rows)} checkpoints on {eval_set.src}", file=sys.stderr)
+    print(f"mt: measuring {len(rows)} checkpoints on {eval_set.src} at {args.threads} threads", file=sys.stderr)
+    log = lambda msg: print(f"mt: {msg}", file=sys.stderr, flush=True)  # noqa: E731
     report = tradeoff.compression_report(rows, eval_set.src, eval_set.ref, eval_set.ref_tokenized, args.speed_lines,
-                                         args.repeats, args.threads)
+                                         args.repeats, threads, log=log)
+    report["command"] = shlex.join(["mt", "compress-report", *args.rows, "--threads", args.threads,
+                                    "--split", args.split, "--speed-lines", str(args.speed_lines)])
     for line in tradeoff.format_report(report):
         print(line)
     if args.json:
         tradeoff.write_json(report, Path(args.json))
+    if args.markdown:
+        files.write_text(Path(args.markdown), "\n".join(tradeoff.format_markdown(report)) + "\n")
     return 0
 
 

@@ -17,6 +17,7 @@ import torch
 
 from mt.config import DataConfig
 from mt.corpora import SPLITS, atomic_folder, cache_root, read_lines
+from mt.errors import MTError
 from mt.text import Pipeline, train_sentencepiece
 from mt.vocab import BOS, EOS, PAD, Vocab
 
@@ -73,13 +74,15 @@ def _stamp(path: Path) -> str:
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def cache_key(cfg: DataConfig, corpus_dir: Path) -> str:
-    """Corpus files (path, size, mtime) + every data setting that changes the ids."""
+def cache_key(cfg: DataConfig, corpus_dir: Path, vocabs: dict[str, Vocab] | None = None) -> str:
+    """Corpus files (path, size, mtime) + every data setting that changes the ids (+ fixed vocabularies)."""
     files = [_stamp(corpus_dir / f"{s}.{side}") for s in SPLITS for side in ("en", "ja")]
     fields = {k: getattr(cfg, k) for k in ("src_tokenizer", "tgt_tokenizer", "subword",
                                            "src_subword_vocab", "tgt_subword_vocab",
                                            "min_count", "max_size", "limit")}
-    blob = json.dumps({"v": CACHE_VERSION, "files": files, "cfg": fields}, sort_keys=True)
+    fixed = {s: v.to_json() for s, v in vocabs.items()} if vocabs else None
+    blob = json.dumps({"v": CACHE_VERSION, "files": files, "cfg": fields, **({"vocabs": fixed} if fixed else {})},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -90,13 +93,16 @@ def _pairs(corpus_dir: Path, split: str, limit: int = 0):
     return islice(pairs, limit) if limit else pairs
 
 
-def prepare(cfg: DataConfig, corpus_dir: Path, log=print) -> Prepared:
-    """Build (or reuse from cache) sentencepiece models, vocabularies and encoded splits."""
-    folder = cache_root() / "encoded" / cache_key(cfg, corpus_dir)
+def prepare(cfg: DataConfig, corpus_dir: Path, log=print, vocabs: dict[str, Vocab] | None = None) -> Prepared:
+    """Build (or reuse from cache) sentencepiece models, vocabularies and encoded splits. `vocabs`
+    ({"src": …, "tgt": …}) encodes the corpus with a trained model's vocabularies instead (word level)."""
+    if vocabs and cfg.subword != "none":
+        raise MTError("a corpus can be encoded with a model's fixed vocabularies only at word level (data.subword = \"none\")")
+    folder = cache_root() / "encoded" / cache_key(cfg, corpus_dir, vocabs)
     if not (folder / "DONE").exists():
         log(f"preparing data into {folder}")
         with atomic_folder(folder) as tmp:
-            _prepare_into(cfg, corpus_dir, tmp)
+            _prepare_into(cfg, corpus_dir, tmp, vocabs)
             (tmp / "DONE").write_text("ok")
     return load_prepared(folder, cfg, corpus_dir)
 
@@ -112,7 +118,7 @@ def load_prepared(folder: Path, cfg: DataConfig, corpus_dir: Path) -> Prepared:
                     folder, corpus_dir)
 
 
-def _prepare_into(cfg: DataConfig, corpus_dir: Path, out: Path) -> None:
+def _prepare_into(cfg: DataConfig, corpus_dir: Path, out: Path, fixed: dict[str, Vocab] | None = None) -> None:
     pipes = {}
     for side, pre, lang, size in (("src", cfg.src_tokenizer, "en", cfg.src_subword_vocab),
                                   ("tgt", cfg.tgt_tokenizer, "ja", cfg.tgt_subword_vocab)):
@@ -123,12 +129,15 @@ def _prepare_into(cfg: DataConfig, corpus_dir: Path, out: Path) -> None:
                                         1.0 if lang == "en" else 0.9995)
             (out / f"{side}.sp.model").write_bytes(model)
         pipes[side] = Pipeline(pre, model)
-    counts = {"src": Counter(), "tgt": Counter()}
-    for en, ja in _pairs(corpus_dir, "train", cfg.limit):
-        counts["src"].update(pipes["src"].tokenize(en))
-        counts["tgt"].update(pipes["tgt"].tokenize(ja))
-    min_count = 1 if cfg.subword != "none" else cfg.min_count
-    vocabs = {s: Vocab.build(counts[s], min_count, cfg.max_size) for s in counts}
+    if fixed:
+        vocabs = dict(fixed)
+    else:
+        counts = {"src": Counter(), "tgt": Counter()}
+        for en, ja in _pairs(corpus_dir, "train", cfg.limit):
+            counts["src"].update(pipes["src"].tokenize(en))
+            counts["tgt"].update(pipes["tgt"].tokenize(ja))
+        min_count = 1 if cfg.subword != "none" else cfg.min_count
+        vocabs = {s: Vocab.build(counts[s], min_count, cfg.max_size) for s in counts}
     (out / "vocab.json").write_text(json.dumps({s: v.to_json() for s, v in vocabs.items()},
                                                ensure_ascii=False), encoding="utf-8")
     for split in SPLITS:

@@ -18,7 +18,7 @@ from mt.cli import main
 from mt.experiments import best_checkpoint
 from mt.model import count_parameters
 from mt.tools import compress
-from mt.tools.tradeoff import compression_report
+from mt.tools.tradeoff import compression_report, format_markdown
 from mt.translate import Translator
 from tests.conftest import ROOT
 
@@ -125,11 +125,28 @@ def test_compression_report(tiny_run, tmp_path):
     ckpt.save(int8, *compress.quantize(best_checkpoint(tiny_run)))
     fp32 = _fp32_file(tiny_run, tmp_path / "fp32.safetensors")
     folder, _ = corpora.resolve("sample")
-    rows = compression_report([("fp32", fp32), ("int8", int8)], folder / "test.en", folder / "test.ja",
-                              False, speed_lines=8, repeats=1)
-    assert [r["label"] for r in rows] == ["fp32", "int8"]
+    report = compression_report([("fp32", fp32), ("int8", int8), ("again", fp32)], folder / "test.en",
+                                folder / "test.ja", False, speed_lines=8, repeats=1, threads=[2, 1])
+    rows = report["rows"]
+    assert [r["label"] for r in rows] == ["fp32", "int8", "again"]
     assert rows[0]["params"] == rows[1]["params"] and rows[1]["quantized"]
     assert rows[1]["file_mb"] < rows[0]["file_mb"]
     for r in rows:
         assert 0 <= r["bleu_ja"] <= 100 and 0 <= r["chrf"] <= 100
-        assert r["sent_per_s_greedy"] > 0 and r["sent_per_s_beam5"] > 0 and r["peak_rss_mb"] > 0
+        assert "hyps" not in r  # used for the tests, not stored
+        for t in ("2", "1"):
+            s = r["speed"][t]
+            assert s["sent_per_s_greedy"] > 0 and s["sent_per_s_beam5"] > 0 and s["peak_rss_mb"] > 0
+        assert r["speed"]["1"]["threads"] == 1
+    # significance against the first row: the same checkpoint again differs by nothing, p = 1
+    assert "vs_first" not in rows[0] and set(rows[1]["vs_first"]) == set(report["significance"])
+    same = rows[2]["vs_first"]["chrf"]
+    assert same["delta"] == 0 and same["p"] == 1.0
+    assert rows[1]["vs_first"]["chrf"]["delta"] == pytest.approx(rows[1]["chrf"] - rows[0]["chrf"], abs=1e-6)
+    table = format_markdown(report)
+    assert len(table) == 2 + 3 + 2 and table[2].count("(1.00×)") == 4  # the first row against itself
+
+
+def test_compress_report_threads_is_one_error(capsys):
+    assert main(["compress-report", "x.safetensors", "--threads", "2,two"]) == 2
+    assert "--threads" in capsys.readouterr().err

@@ -105,3 +105,26 @@ def test_seq2seq_is_refused_with_a_clear_line(tmp_path):
     rnn = train_tiny("seq2seq", "struct-rnn", epochs=1)
     with pytest.raises(MTError, match="seq2seq"):
         prune_structured(best_checkpoint(rnn), 0.5, log=lambda _m: None)
+
+
+def test_finetuning_on_the_teachers_translations_keeps_its_vocabularies(run, tmp_path, capsys):
+    """--distill: fine-tune on the unpruned model's beam translations, encoded with its own vocabularies."""
+    out = tmp_path / "s50-kd.safetensors"
+    assert main(["prune", str(run), "--structured", "--amount", "0.5", "--finetune-steps", "3", "--distill",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "teacher (beam" in err and "fine-tuned 3 steps" in err
+    meta = ckpt.load(out)[1]
+    teacher_meta = ckpt.load(best_checkpoint(run))[1]
+    assert meta["structured"]["finetune_distilled"] is True
+    assert meta["src_vocab"] == teacher_meta["src_vocab"] and meta["tgt_vocab"] == teacher_meta["tgt_vocab"]
+    assert Translator.from_checkpoint(out).translate(SENTENCES)[0][0].text is not None
+    # a second pruning reuses the translations instead of decoding again
+    assert main(["prune", str(run), "--amount", "0.5", "--finetune-steps", "2", "--distill",
+                 "--out", str(tmp_path / "m50-kd.safetensors")]) == 0
+    assert "reusing distilled corpus" in capsys.readouterr().err
+
+
+def test_distill_without_finetuning_is_one_error(run, tmp_path, capsys):
+    assert main(["prune", str(run), "--structured", "--amount", "0.5", "--distill"]) == 2
+    assert "--finetune-steps" in capsys.readouterr().err

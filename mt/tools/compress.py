@@ -30,6 +30,7 @@ from mt import config as config_mod
 from mt.errors import MTError
 from mt.optim import make_optimizer
 from mt.step import train_step
+from mt.vocab import Vocab
 
 KEEP_META = ("config", "src_vocab", "tgt_vocab", "src_sp", "tgt_sp", "corpus_tokenized")
 
@@ -166,8 +167,18 @@ def sparsity(model: nn.Module) -> tuple[float, float]:
     return zeros / sum(p.numel() for p in mats), total_zeros / sum(p.numel() for p in model.parameters())
 
 
+def finetune_corpus(checkpoint: Path, distill: bool, device: str, log: Callable[[str], None]) -> Path | None:
+    """With `distill`, the unpruned checkpoint's own beam translations of its training sources (cached and
+    shared with `mt distill`): the pruned model then learns to imitate the model it was cut from."""
+    if not distill:
+        return None
+    from mt.tools.distill import distilled_corpus
+
+    return distilled_corpus(checkpoint, None, 0, device, log)
+
+
 def prune(checkpoint: Path, amount: float, scope: str = "global", finetune_steps: int = 0,
-          lr: float | None = None, device: str = "cpu", log: Callable[[str], None] = print
+          lr: float | None = None, device: str = "cpu", log: Callable[[str], None] = print, distill: bool = False
           ) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Magnitude-prune a checkpoint (optionally fine-tune with the mask fixed) → (tensors, meta)."""
     model, cfg, meta = load_float(checkpoint)
@@ -175,10 +186,11 @@ def prune(checkpoint: Path, amount: float, scope: str = "global", finetune_steps
     masks = magnitude_masks(params, amount, scope)
     apply_masks(params, masks)
     if finetune_steps:
-        finetune(model, cfg, meta, masks, finetune_steps, lr, device, log)
+        finetune(model, cfg, meta, masks, finetune_steps, lr, device, log,
+                 finetune_corpus(checkpoint, distill, device, log))
     tensors, sparse = _sparse_state(model, set(params))
     matrix_sparsity, all_sparsity = sparsity(model)
-    info = {"amount": amount, "scope": scope, "finetune_steps": finetune_steps,
+    info = {"amount": amount, "scope": scope, "finetune_steps": finetune_steps, "finetune_distilled": distill,
             "sparsity": round(matrix_sparsity, 4), "sparsity_all_params": round(all_sparsity, 4),
             "size_ratio": round(dense_bytes(model) / stored_bytes(tensors), 2)}
     return tensors, {**_base_meta(meta, checkpoint), "pruned": info, "sparse": sparse}
@@ -203,12 +215,17 @@ def _sparse_state(model: nn.Module, matrices: set[str]) -> tuple[dict[str, Tenso
 
 
 def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], masks: dict[str, Tensor],
-             steps: int, lr: float | None, device: str, log: Callable[[str], None]) -> float:
-    """Train `steps` batches on the run's corpus with the trainer's own step (loss, precision), a fresh
-    optimiser warming up over the first 10 % of steps, then a cosine decay to zero at the last step (a fixed
-    budget that ends on a small lr, as the default training does), re-applying the masks after each step."""
-    corpus_dir, _ = corpora.resolve(cfg.data.corpus)
-    prep = data.prepare(cfg.data, corpus_dir, log)
+             steps: int, lr: float | None, device: str, log: Callable[[str], None], corpus: Path | None = None) -> float:
+    """Train `steps` batches on the run's corpus (or `corpus`, a folder encoded with the checkpoint's own
+    vocabularies, e.g. the unpruned model's translations) with the trainer's own step (loss, precision), a
+    fresh optimiser warming up over the first 10 % of steps, then a cosine decay to zero at the last step (a
+    fixed budget that ends on a small lr, as the default training does), re-applying the masks after each step."""
+    if corpus:
+        prep = data.prepare(cfg.data, corpus, log, {"src": Vocab.from_json(meta["src_vocab"]),
+                                                    "tgt": Vocab.from_json(meta["tgt_vocab"])})
+    else:
+        corpus_dir, _ = corpora.resolve(cfg.data.corpus)
+        prep = data.prepare(cfg.data, corpus_dir, log)
     if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:
         raise MTError(f"corpus {cfg.data.corpus} no longer gives the checkpoint's vocabularies; cannot fine-tune")
     train_data, dev = prep.split("train"), torch.device(device)

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from mt.errors import MTError
 from mt.model import build_model, count_parameters
-from mt.tools.compress import _base_meta, finetune, load_float
+from mt.tools.compress import _base_meta, finetune, finetune_corpus, load_float
 from mt.transformer import MultiHeadAttention, PositionwiseFeedForward, Transformer
 
 
@@ -124,7 +124,8 @@ def pad_heads(model: Transformer) -> Transformer:
 
 
 def prune_structured(checkpoint: Path, amount: float, finetune_steps: int = 0, lr: float | None = None,
-                     device: str = "cpu", log: Callable[[str], None] = print) -> tuple[dict[str, Tensor], dict[str, Any]]:
+                     device: str = "cpu", log: Callable[[str], None] = print, distill: bool = False
+                     ) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Remove `amount` of the heads and FFN neurons of a Transformer checkpoint (optionally fine-tune) → (tensors, meta)."""
     if not 0 <= amount < 1:
         raise MTError(f"--amount must be in [0, 1), got {amount}")
@@ -139,8 +140,10 @@ def prune_structured(checkpoint: Path, amount: float, finetune_steps: int = 0, l
     log(f"kept {heads}/{cfg.model.n_heads} heads per attention module and {d_ff}/{cfg.model.d_ff} FFN neurons: "
         f"{count_parameters(small):,} parameters (was {count_parameters(model):,})")
     if finetune_steps:
-        finetune(small, small_cfg, meta, {}, finetune_steps, lr, device, log)
+        finetune(small, small_cfg, meta, {}, finetune_steps, lr, device, log,
+                 finetune_corpus(checkpoint, distill, device, log))
     info = {"amount": amount, "heads": heads, "d_ff": d_ff, "finetune_steps": finetune_steps,
+            "finetune_distilled": distill,
             "params": count_parameters(small), "params_before": count_parameters(model)}
     tensors = {f"model.{k}": v for k, v in small.state_dict().items()}
     return tensors, {**_base_meta(meta, checkpoint), "config": small_cfg.to_dict(), "structured": info}
