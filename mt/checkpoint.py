@@ -58,6 +58,7 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=TEMP_SUFFIX)
         os.close(fd)
         save_file(stored, tmp, metadata={"mt": json.dumps(meta, ensure_ascii=False)})
+        os.chmod(tmp, files.NEW_FILE_MODE)
         os.replace(tmp, path)
     except (OSError, SafetensorError) as e:  # no space, read-only folder, permission: the old file is intact
         raise MTError(f"cannot write {path}: {files.cause(e)}") from None

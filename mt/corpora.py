@@ -103,6 +103,7 @@ def _atomic_copy(read, dest: Path, expected: str, source: str) -> None:
         with files.writing(dest):
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
+            os.fchmod(fd, files.NEW_FILE_MODE)
             with os.fdopen(fd, "wb") as out:
                 for block in iter(lambda: read(1 << 20), b""):
                     h.update(block)

@@ -32,6 +32,16 @@ def writing(path: Path) -> Iterator[None]:
         raise MTError(f"cannot write {path}: {cause(e)}") from None
 
 
+def _new_file_mode() -> int:
+    """The mode open() gives a new file (0o666 less the umask); mkstemp's own is 0o600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+NEW_FILE_MODE = _new_file_mode()  # read once, at import: os.umask is process-wide
+
+
 def write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8) atomically."""
     write_bytes(path, text.encode("utf-8"))
@@ -45,6 +55,7 @@ def write_bytes(path: Path, data: bytes) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            os.fchmod(fd, NEW_FILE_MODE)  # readable by others as any file the user writes, not 0600
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)

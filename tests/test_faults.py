@@ -221,3 +221,18 @@ def test_fetch_resplits_a_changed_split_file(tmp_path, capsys, monkeypatch):
     assert main(["corpus", "fetch", "tatoeba_jpn_eng", "--mirror", str(MIRROR)]) == 0
     assert "split files changed" in capsys.readouterr().err
     assert dev.read_bytes() == original
+
+
+def test_atomic_writes_give_files_the_usual_mode(tmp_path):
+    """Temp-file-and-rename writes end with the mode a plain open() gives (0o666 less the umask), not 0o600."""
+    import torch
+
+    from mt import files
+
+    mask = os.umask(0)
+    os.umask(mask)
+    (tmp_path / "plain.txt").write_text("x\n")
+    files.write_text(tmp_path / "a.txt", "x\n")
+    checkpoint.save(tmp_path / "c.safetensors", {"w": torch.zeros(2)}, {})
+    for name in ("plain.txt", "a.txt", "c.safetensors"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask
