@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +54,10 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=TEMP_SUFFIX)
+        fd, tmp = files.temp_beside(path, TEMP_SUFFIX)
         os.close(fd)
         save_file(stored, tmp, metadata={"mt": json.dumps(meta, ensure_ascii=False)})
-        os.chmod(tmp, files.NEW_FILE_MODE)
+        os.chmod(tmp, files.NEW_FILE_MODE)  # save_file writes the file anew, with its own mode
         os.replace(tmp, path)
     except (OSError, SafetensorError) as e:  # no space, read-only folder, permission: the old file is intact
         raise MTError(f"cannot write {path}: {files.cause(e)}") from None

@@ -102,8 +102,7 @@ def _atomic_copy(read, dest: Path, expected: str, source: str) -> None:
     try:
         with files.writing(dest):
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
-            os.fchmod(fd, files.NEW_FILE_MODE)
+            fd, tmp = files.temp_beside(dest)
             with os.fdopen(fd, "wb") as out:
                 for block in iter(lambda: read(1 << 20), b""):
                     h.update(block)

@@ -42,6 +42,14 @@ def _new_file_mode() -> int:
 NEW_FILE_MODE = _new_file_mode()  # read once, at import: os.umask is process-wide
 
 
+def temp_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """(fd, name) of a new temp file in path's folder, to be renamed onto `path`; its mode is the one open()
+    would give `path` (mkstemp's own 0o600 would survive the rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=suffix)
+    os.fchmod(fd, NEW_FILE_MODE)
+    return fd, tmp
+
+
 def write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8) atomically."""
     write_bytes(path, text.encode("utf-8"))
@@ -54,8 +62,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     with writing(path):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-            os.fchmod(fd, NEW_FILE_MODE)  # readable by others as any file the user writes, not 0600
+            fd, tmp = temp_beside(path)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
