@@ -265,6 +265,9 @@ def cmd_train(args) -> int:
     from mt import config
 
     flags = {"data.corpus": args.corpus, "train.epochs": args.epochs, "data.limit": args.limit, "train.seed": args.seed}
+    if args.resume and (given := [f for f, v in (("--model", args.model), ("--config", args.config),
+                                                  ("--name", args.name)) if v]):
+        raise MTError(f"{given[0]} does not apply to --resume {args.resume}: a resumed run keeps its own config and name")
     # checked before torch loads (about a second) or any data work: a typo fails at once
     cfg = None if args.resume else config.load(args.model, args.config, args.set, flags)
     from mt import trainer

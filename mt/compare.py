@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 import statistics
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric
 
-from mt import corpora, experiments, metrics, significance
+from mt import corpora, experiments, metrics, resumes, significance
 from mt.errors import MTError
 from mt.text import detokenize_ja, segment_ja
 
@@ -186,7 +185,7 @@ def seed_groups(runs: list[Path]) -> list[list[Path]]:
     for run in runs:
         if (run / "ensemble.json").exists():
             continue
-        cfg = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
+        cfg = resumes.recorded_raw(run)  # as trained: config.toml with the changes made on resume
         for key in OPERATIONAL:
             cfg.get("train", {}).pop(key, None)
         cfg["epochs_trained"] = sum("epoch" in r for r in experiments.read_metrics(run))

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
-from mt import corpora, data, experiments, files, memory, metrics
+from mt import corpora, data, experiments, files, memory, metrics, resumes
 from mt.config import Config
 from mt.distributed import Distributed
 from mt.errors import MTError
@@ -102,10 +102,7 @@ def start(cfg: Config | None, name: str | None, resume: str | None, flags: dict,
     and `sets`); returns (run folder, summary)."""
     if resume:
         run = experiments.find_run(resume)
-        # a resumed run may be extended (--epochs, --set train.max_minutes=…); the change is saved
-        epochs = flags.get("train.epochs")
-        cfg = config_mod.build(config_mod.read_toml(run / "config.toml"),
-                               ([f"train.epochs={epochs}"] if epochs else []) + sets)
+        cfg = resumes.resumed_config(run, flags, sets)  # only operational settings may change: mt/resumes.py
     else:
         run = experiments.runs_root() / (name or f"{cfg.model_type}-{Path(cfg.data.corpus).name}")
     return run, train(cfg, run, device, resume=bool(resume), log=log)
@@ -245,8 +242,10 @@ def _resume(run: Path, model: nn.Module, optimizer, dev: torch.device, cfg: Conf
     if dist.main:
         if stale := ckpt.remove_stale_temps(run):
             log(f"removed {len(stale)} unfinished checkpoint write(s) of a killed run: {', '.join(p.name for p in stale)}")
-        files.write_text(run / "config.toml", config_mod.to_toml(cfg))
     state = restore_training(run / "last.safetensors", model, optimizer, dev)
+    if dist.main:  # config.toml stays as the run started; each change is recorded with the epoch it starts at
+        for c in resumes.record(run, cfg, state.epoch + 1, state.step):
+            log(f"{c['key']}: {c['old']} → {c['new']} from epoch {c['epoch']} (recorded in {resumes.CHANGES})")
     if dist.main and (dropped := experiments.keep_metrics_through(run, state.epoch)):
         log(f"{dropped} record(s) in metrics.jsonl were of epochs after the last checkpoint: removed, they are redone")
     log(f"resumed {run.name} at epoch {state.epoch}, batch {state.batch_in_epoch}, step {state.step}")
