@@ -13,6 +13,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -125,6 +126,33 @@ def test_every_bad_request_gets_its_status_and_the_server_keeps_serving(run):
             assert (got, message in body.get("error", "")) == (status, True), (raw[:40], got, body)
             assert _call(url, "/translate", {"text": "I am a student."})[1]["translations"] == good["translations"]
         assert _call(url, "/health", method="GET")[1]["status"] == "ok"
+
+
+def _nested(depth: int, inside: bytes = b"1") -> bytes:
+    return b"[" * depth + inside + b"]" * depth
+
+
+DEEP = [  # (body, words of the message): JSON nested deeper than the parser recurses is a 400, not a 500
+    (_nested(100_000), "nests too deeply"),
+    (b'{"text": ' + _nested(100_000, b'"I am."') + b"}", "nests too deeply"),
+    (b'{"text": "x", "beam": ' + _nested(100_000) + b"}", "nests too deeply"),
+    (_nested(1_000), ""),  # within the parser's depth or not (Python's stack), a 400 either way
+    (b'{"text": ' + _nested(1_000, b'"I am."') + b"}", ""),
+    (b'{"text": ' + _nested(2, b'"I am."') + b"}", "'text' must be a string or a list of strings"),
+]
+
+
+def test_deeply_nested_json_is_a_400_without_a_traceback(run, capfd):
+    _, server = _server(run)  # the default 1 MB body limit: 100,000 levels fit
+    with server as url:
+        good = _call(url, "/translate", {"text": "I am a student."})[1]
+        for raw, words in DEEP:
+            for path in ("/translate", "/attention"):
+                status, body, _ = _call(url, path, raw)
+                assert status == 400 and body["error"] and words in body["error"], (raw[:20], path, status, body)
+            assert _call(url, "/translate", {"text": "I am a student."})[1] == {**good, "time_ms": ANY}
+    log = capfd.readouterr().err
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-2000:]
 
 
 def test_a_full_queue_is_503_and_a_slow_answer_504(run):

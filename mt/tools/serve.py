@@ -8,7 +8,7 @@ exactly `mt translate`'s (Translator.translate).
 
 Limits answer with a status, never a silent truncation: the body size (413), sentences per request and
 characters or tokens per sentence (413, naming the limit), a full queue (503 + Retry-After), a request
-that waited too long (504); malformed JSON or wrong types (400). The server keeps serving after each.
+that waited too long (504); malformed JSON, JSON nested too deeply, or wrong types (400). The server keeps serving after each.
 """
 
 from __future__ import annotations
@@ -162,6 +162,8 @@ def parse_request(raw: bytes, translator: Translator, limits: Limits) -> tuple[l
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadRequest(400, f"the body is not valid UTF-8 JSON: {e}") from None
+    except RecursionError:  # the parser recurses per level: [[[[…]]]] thousands deep runs out of stack
+        raise BadRequest(400, 'the body nests too deeply to be a request: expected {"text": "…" or ["…", …]}') from None
     if not isinstance(body, dict) or "text" not in body:
         raise BadRequest(400, 'expected a JSON object {"text": "…" or ["…", …], "beam"?: K, "nbest"?: N}')
     text = body["text"]
