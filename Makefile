@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # corpora: copied from a local mirror when one is next to the checkout, else downloaded
 export MT_CORPUS_MIRROR ?= $(if $(wildcard ../shared/corpora),$(abspath ../shared/corpora),)
 
-.PHONY: install train test lint clean
+.PHONY: install train test test-fast lint clean
 
 $(BIN)/mt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ install: $(BIN)/mt
 train: install
 	$(BIN)/mt train --model transformer
 
+# every test, the slow ones too (DDP, kills, soak, browser, benchmarks, longer trainings): what CI runs (.ci/run). `pytest` alone
+# (pyproject's addopts: -m 'not slow') leaves those out: `make test-fast`.
 test: install
+	$(BIN)/python -m pytest -q -m ""
+
+test-fast: install
 	$(BIN)/python -m pytest -q
 
 lint: install

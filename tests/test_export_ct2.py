@@ -20,7 +20,7 @@ from mt.errors import MTError  # noqa: E402
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, build_spec, export_ctranslate2  # noqa: E402
 from mt.translate import Translator  # noqa: E402
 from mt.vocab import BOS, EOS  # noqa: E402
-from tests.conftest import train_tiny  # noqa: E402
+from tests.helpers import runs_in, shared_runs, train_tiny  # noqa: E402
 
 _RUNS: dict[str, Path] = {}
 _EXPORTS: dict[str, Path] = {}
@@ -29,7 +29,8 @@ _EXPORTS: dict[str, Path] = {}
 def tiny_run(norm: str) -> Path:
     """A tiny Transformer trained once per session for each norm placement."""
     if norm not in _RUNS:
-        _RUNS[norm] = train_tiny("transformer", f"ct2-tiny-{norm}", epochs=6, extra=[f'model.norm="{norm}"'])
+        with runs_in(shared_runs("ct2")):
+            _RUNS[norm] = train_tiny("transformer", f"ct2-tiny-{norm}", epochs=6, extra=[f'model.norm="{norm}"'])
     return _RUNS[norm]
 
 
@@ -157,6 +158,7 @@ def test_output_folder_rules(tmp_path):
         CT2Translator(tmp_path / "other")
 
 
+@pytest.mark.slow  # a CTranslate2 benchmark
 def test_bench_reports_rates(tmp_path_factory):
     rates = bench_ct2(exported("pre", tmp_path_factory), sample_lines("dev")[0], beam=2, repeats=1)
     assert set(rates) == {"sentences_per_s", "tokens_per_s"} and all(v > 0 for v in rates.values())

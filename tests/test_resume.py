@@ -8,7 +8,7 @@ import pytest
 
 from mt import checkpoint, compare, experiments, resumes
 from mt.cli import main
-from tests.conftest import train_tiny
+from tests.helpers import train_tiny
 
 
 @pytest.fixture

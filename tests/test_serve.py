@@ -3,7 +3,6 @@ error status, a server that keeps serving, and the page in a real (headless) bro
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import threading
@@ -23,14 +22,15 @@ from mt import experiments  # noqa: E402
 from mt.cli import main  # noqa: E402
 from mt.tools.serve import Limits, Running, create_app  # noqa: E402
 from mt.translate import Translator  # noqa: E402
-from tests.conftest import train_tiny  # noqa: E402
+from tests.helpers import cli_translate, runs_in, train_tiny  # noqa: E402
 
 SENTENCES = ["I am a student.", "Where is the station?", "She likes music very much.", "", "Thank you!"]
 
 
 @pytest.fixture(scope="module")
-def run() -> Path:
-    return train_tiny("transformer", "serve-tf", epochs=8)
+def run(tmp_path_factory) -> Path:
+    with runs_in(tmp_path_factory.mktemp("serve-runs")):
+        return train_tiny("transformer", "serve-tf", epochs=8)
 
 
 def _translator(run: Path) -> Translator:
@@ -54,18 +54,8 @@ def _call(url: str, path: str, body: bytes | dict | None = None, method: str = "
         return e.code, json.loads(e.read() or b"{}"), dict(e.headers)
 
 
-def _cli_translate(run: Path, lines: list[str], monkeypatch, capsys) -> list[str]:
-    class Stdin:
-        buffer = io.BytesIO("".join(x + "\n" for x in lines).encode())
-
-    monkeypatch.setattr("sys.stdin", Stdin())
-    capsys.readouterr()
-    assert main(["translate", "--run", str(run)]) == 0
-    return capsys.readouterr().out.splitlines()
-
-
 def test_api_round_trip_equals_mt_translate(run, monkeypatch, capsys):
-    expected = _cli_translate(run, SENTENCES, monkeypatch, capsys)
+    expected = cli_translate(SENTENCES, monkeypatch, capsys, "--run", str(run))
     _, server = _server(run)
     with server as url:
         status, body, _ = _call(url, "/translate", {"text": SENTENCES})
@@ -205,6 +195,7 @@ def test_missing_extra_is_one_clear_line(monkeypatch, capsys, run):
 CHROMIUM, DRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
 
 
+@pytest.mark.slow  # a headless Chromium
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium not installed "
                     "(Debian: apt-get install chromium chromium-driver; .ci/run installs them)")
 def test_the_page_in_a_headless_browser(run, tmp_path):
