@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # corpora: copied from a local mirror when one is next to the checkout, else downloaded
 export MT_CORPUS_MIRROR ?= $(if $(wildcard ../shared/corpora),$(abspath ../shared/corpora),)
 
-.PHONY: install train test lint clean
+.PHONY: install train test lint reference clean
 
 $(BIN)/mt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install
 
 lint: install
 	$(BIN)/ruff check mt tests
+
+# docs/reference.md's commands part, from the parser (tests/test_cli.py fails when it is stale)
+reference: install
+	$(BIN)/python -m mt.commands.reference
 
 clean:
 	rm -rf $(VENV) *.egg-info
