@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # corpora: copied from a local mirror when one is next to the checkout, else downloaded
 export MT_CORPUS_MIRROR ?= $(if $(wildcard ../shared/corpora),$(abspath ../shared/corpora),)
 
-.PHONY: install train test test-fast lint clean
+.PHONY: install train test test-fast lint reference clean
 
 $(BIN)/mt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check mt tests
+
+# docs/reference.md's commands part, from the parser (tests/test_cli.py fails when it is stale)
+reference: install
+	$(BIN)/python -m mt.commands.reference
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -71,12 +71,14 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
-                        keep_unk: bool = False) -> Translator:
-        """Load a checkpoint; `alpha` overrides the length penalty of its decode config, `keep_unk`
-        turns unknown-word replacement off."""
+                        keep_unk: bool = False, beam: int | None = None) -> Translator:
+        """Load a checkpoint; `alpha` and `beam` override the length penalty and default beam of its decode
+        config, `keep_unk` turns unknown-word replacement off."""
         model, cfg, meta = load_model(path, device)
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
+        if beam:
+            cfg = replace(cfg, decode=replace(cfg.decode, beam=beam))
         if keep_unk:
             cfg = replace(cfg, decode=replace(cfg.decode, replace_unk=False))
         src_pipe = Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp")))
@@ -87,10 +89,10 @@ class Translator:
     @classmethod
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
                          keep_unk: bool = False, weights: list[float] | None = None,
-                         combine: str = "prob") -> Translator:
+                         combine: str = "prob", beam: int | None = None) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
         pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk)
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")

@@ -185,7 +185,7 @@ def test_missing_extra_is_one_clear_line(monkeypatch, capsys, run):
     def never_serve(*args, **kwargs):
         raise AssertionError("the server must not start without its extra")
 
-    monkeypatch.setattr("mt.cli.find_spec", lambda name: None if name == "fastapi" else find_spec(name))
+    monkeypatch.setattr("mt.commands.serve.find_spec", lambda name: None if name == "fastapi" else find_spec(name))
     monkeypatch.setattr("mt.tools.serve.serve", never_serve)
     assert main(["serve", "--run", str(run)]) == 2
     err = capsys.readouterr().err

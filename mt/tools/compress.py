@@ -55,6 +55,17 @@ def _base_meta(meta: dict[str, Any], source: Path) -> dict[str, Any]:
     return {**{k: meta[k] for k in KEEP_META if k in meta}, "compressed_from": str(source)}
 
 
+def save_compressed(tensors: dict[str, Tensor], meta: dict[str, Any], out: Path | None = None) -> Path:
+    """Write a quantize / prune / prune_structured result to `out`, by default beside its source:
+    int8.safetensors, pruned-<percent>.safetensors or structured-<percent>.safetensors; returns the path."""
+    if out is None:
+        kind = next(k for k in ("quantized", "structured", "pruned") if k in meta)
+        name = "int8" if kind == "quantized" else f"{kind}-{round(meta[kind]['amount'] * 100)}"
+        out = Path(meta["compressed_from"]).parent / f"{name}.safetensors"
+    ckpt.save(out, tensors, meta)
+    return out
+
+
 def dense_bytes(model: nn.Module) -> int:
     """Bytes of the model's fp32 state dict, a tied matrix counted once (a weights-only file)."""
     seen = {t.untyped_storage().data_ptr(): t.numel() * t.element_size() for t in model.state_dict().values()}

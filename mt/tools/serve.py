@@ -305,6 +305,7 @@ class Running:
         self.thread.join(10)
 
 
-def serve(translator: Translator, run_name: str, checkpoint: Path, host: str, port: int, limits: Limits) -> None:
-    """`mt serve`: run until interrupted (uvicorn handles Ctrl-C and SIGTERM)."""
-    uvicorn.run(create_app(translator, run_name, checkpoint, limits), host=host, port=port, log_level="info")
+def serve(translator: Translator, checkpoints: list[Path], host: str, port: int, limits: Limits) -> None:
+    """`mt serve`: run until interrupted (uvicorn handles Ctrl-C and SIGTERM); an ensemble is named A+B."""
+    name = "+".join(p.parent.name for p in checkpoints)
+    uvicorn.run(create_app(translator, name, checkpoints[0], limits), host=host, port=port, log_level="info")
