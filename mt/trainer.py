@@ -153,7 +153,8 @@ def fit(s: Session) -> str:
         s.log(f"early stopping: no dev BLEU gain for {s.state.bad_epochs} epochs "
               f"(best {s.state.best_bleu:.2f} at epoch {s.state.best_epoch})")
     elif stopped == "time limit":
-        s.log(f"time limit: {s.state.train_seconds / 60:.1f} minutes of training")
+        s.log(f"time limit: {s.state.train_seconds / 60:.1f} minutes of training, {s.state.epoch} of "
+              f"{s.cfg.train.epochs} epochs: the result is not the config's (`mt train --resume {s.run.name}` finishes it)")
     return stopped
 
 
@@ -255,7 +256,8 @@ def _resume(run: Path, model: nn.Module, optimizer, dev: torch.device, cfg: Conf
 def _finish(s: Session, stopped: str) -> dict:
     """The summary; after a full run, averaging and the final choice; DDP teardown."""
     in_sync = s.dist.in_sync(s.model)
-    summary = {"stopped": stopped, "epochs": s.state.epoch, "steps": s.state.step,
+    summary = {"stopped": stopped, "epochs": s.state.epoch, "planned_epochs": s.cfg.train.epochs,
+               "complete": stopped in ("epochs", "early stopping"), "steps": s.state.step,
                "best_dev_bleu": s.state.best_bleu, "best_epoch": s.state.best_epoch,
                "train_minutes": round(s.state.train_seconds / 60, 2), "ranks_in_sync": in_sync}
     if s.dist.main and stopped != "interrupted" and s.cfg.train.average_last > 1:
