@@ -38,6 +38,10 @@ def test_bench_train(tmp_path, capsys):
     assert record["threads"] == 1 and record["trim_memory_every"] == 1
     assert record["heap_in_use_end_mb"] is None or record["heap_in_use_end_mb"] > 0
     assert record["kernel_cache"] == "16"  # the config's default reached the (spawned) training process
+    assert "where the time goes" in printed and "Python and framework overhead" in printed
+    shares = record["breakdown"]["share"]
+    assert 0.99 <= sum(shares.values()) <= 1.05 and shares["matmul"] > 0 and shares["optimiser"] > 0
+    assert shares["data"] > 0 and shares["loss"] > 0
 
 
 def _rss_mb() -> float:
