@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
     tr.add_argument("--engine", choices=["torch", "ctranslate2"], default="torch")
     tr.add_argument("--ct2-dir", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
+    tr.add_argument("--check", action="store_true", help="flag doubtful translations on stderr (see `mt check`)")  # issue 30
 
     ev = sub.add_parser("evaluate", help="score a model on a test set")
     _add_model_source(ev, ensemble=True)
@@ -85,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--alpha", type=float, help="length penalty α (default: the run's decode.alpha)")
     ev.add_argument("--keep-unk", action="store_true", help="score <unk> outputs as they are (no source-word copy)")
     ev.add_argument("--name", help="an ensemble's run folder for its outputs (default: ensemble-<A>+<B>)")
+
+    # -- issue 30, checks: `mt check` ------------------------------------------------------------
+    ck = sub.add_parser("check", help="flag translations not to trust as they are (no reference needed)")
+    ck.add_argument("--src", required=True, help="English source file, one sentence a line (raw or tokenized)")
+    ck.add_argument("--hyp", required=True, help="its Japanese translations (raw or corpus tokens)")
+    ck.add_argument("--json", help="also write every line's flags and the totals to this JSON file")
+    _one_model(ck)
+    ck.add_argument("--corpus", help="calibrate `short` on this corpus (default: the run's, else small_parallel_enja)")
+    ck.add_argument("--allow", help="file of words kept in Latin script (names, brands), one a line")
+    # -- end of issue 30, checks ---------------------------------------------------------------
 
     cmp_ = sub.add_parser("compare", help="runs side by side: scores, confidence intervals, paired significance")
     cmp_.add_argument("runs", nargs="*", help="run names or folders (default: every run)")
@@ -98,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--ref", help="reference file: compare --hyps files instead of runs (like sacrebleu -i)")
     cmp_.add_argument("--hyps", nargs="+", help="hypothesis files, the first is the baseline")
     cmp_.add_argument("--ref-tokenized", action="store_true", help="--ref and --hyps hold corpus tokens")
+    cmp_.add_argument("--src", help="the source file of --ref/--hyps: counts `mt check` flags per system")  # issue 30
     cmp_.add_argument("--evaluate", action="store_true", help="run `mt evaluate` for runs without hypotheses")
     cmp_.add_argument("--force", action="store_true", help="compare even what is not comparable (with a warning)")
     cmp_.add_argument("--plot", help="write dev BLEU / loss curves to this PNG")
@@ -293,13 +305,49 @@ def cmd_translate(args) -> int:
                                                           args.combine)
         print(f"mt: translating with {translate.describe(paths, translator)}", file=sys.stderr)
     warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
+    after = _translate_checks(translator, None if args.engine == "ctranslate2" else paths[0]) if args.check else None
     translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
-                     args.batch_size, warn)
+                     args.batch_size, warn, after)
     return 0
 
 
+# -- issue 30, checks: `mt check` and the --check of translate / evaluate ------------------------------
+
+def _translate_checks(translator, path: Path | None):
+    """mt translate --check: flags of each line on stderr (`path`: the checkpoint, for its corpus)."""
+    from mt import check_model, checks
+
+    checker = check_model.for_translator(translator, path)
+    print(f"mt: checking each line; {checker.length.describe() if checker.length else 'short: skipped'}", file=sys.stderr)
+    return checks.reporter(checker, lambda line: print(f"mt: {line}", file=sys.stderr))
+
+
+def cmd_check(args) -> int:
+    import json
+
+    from mt import checks, files
+
+    sources, translations = checks.read_pair(Path(args.src), Path(args.hyp))
+    allow = checks.read_allow(Path(args.allow) if args.allow else None)
+    if args.run or args.checkpoint:
+        from mt import check_model, experiments
+
+        path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+        checker = check_model.for_model(path, allow=allow, corpus=args.corpus)
+    else:
+        checker = checks.checker(args.corpus, allow=allow, explicit=bool(args.corpus))
+    report = checks.report(sources, translations, checker)
+    for line in checks.format_report(report):
+        print(line)
+    if args.json:
+        files.write_text(Path(args.json), json.dumps(report, indent=1, ensure_ascii=False))
+    return 0
+
+# -- end of issue 30, checks ---------------------------------------------------------------------------
+
+
 def cmd_evaluate(args) -> int:
-    from mt import evaluate, experiments, translate
+    from mt import check_model, evaluate, experiments, translate
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized)
@@ -308,7 +356,8 @@ def cmd_evaluate(args) -> int:
     print(f"mt: evaluating {translate.describe(paths, translator)} on {eval_set.src}", file=sys.stderr)
     out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
                                           combine=args.combine, name=args.name)
-    scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam)
+    scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
+                               check_model.for_translator(translator, paths[0]))  # issue 30: checks
     print(evaluate.format_scores(scores))
     print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
     return 0
@@ -319,7 +368,8 @@ def cmd_compare(args) -> int:
 
     req = compare.Request(args.runs, args.split, args.baseline, args.paired, args.samples, args.seed, args.format,
                           Path(args.ref) if args.ref else None, [Path(h) for h in args.hyps or []], args.ref_tokenized,
-                          args.force, Path(args.plot) if args.plot else None, args.x)
+                          args.force, Path(args.plot) if args.plot else None, args.x,
+                          Path(args.src) if args.src else None)  # issue 30: --src for the checks
     warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
     print(compare.run(req, evaluate.evaluate_run(args.split) if args.evaluate else None, warn))
     if args.plot:
@@ -505,4 +555,5 @@ COMMANDS = {
     "compare": cmd_compare, "average": cmd_average, "attention": cmd_attention, "export": cmd_export,
     "quantize": cmd_quantize, "prune": cmd_prune, "distill": cmd_distill, "compress-report": cmd_compress_report,
     "bench": cmd_bench, "serve": cmd_serve,
+    "check": cmd_check,  # issue 30
 }

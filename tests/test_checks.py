@@ -1,13 +1,19 @@
 """Reference-free checks (mt/checks.py, mt/numbers.py, mt/lengths.py): every flag both ways, the number
-normaliser on English and Japanese forms, the `short` calibration."""
+normaliser on English and Japanese forms, the `short` calibration, `mt check` and its user errors."""
 
 from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
 
 import pytest
 
 from mt import checks, lengths
 from mt.checks import Checker, SourceVocab, check_line
+from mt.cli import main
 from mt.numbers import Number, english_numbers, japanese_numbers, same
+from tests.conftest import train_tiny
 
 
 def _time(h: int, m: int = 0) -> tuple[float, str]:
@@ -217,3 +223,95 @@ def test_an_empty_source_has_no_flags_and_totals_count_lines():
     flags = checks.check_lines(sources, ["", "払った。", "私は５ドルを払いました。"], checker)
     assert flags[0] == [] and checks.totals(flags, checker.checked()) == {
         "untranslated": 0, "number": 1, "repeat": 0, "short": 1}
+
+
+# -- mt check -----------------------------------------------------------------------------------
+
+def _files(tmp_path, src: list[str], hyp: list[str]):
+    s, h = tmp_path / "src.en", tmp_path / "hyp.ja"
+    s.write_text("".join(x + "\n" for x in src), encoding="utf-8")
+    h.write_text("".join(x + "\n" for x in hyp), encoding="utf-8")
+    return s, h
+
+
+def test_mt_check_prints_flags_and_writes_json(tmp_path, capsys):
+    src, hyp = _files(tmp_path, ["I paid five thousand yen.", "I like tea.", "tom went to kyoto ."],
+                      ["私は五百円を払いました。", "私はお茶が好きです。", "tom は kyoto へ 行 っ た 。"])
+    out_json = tmp_path / "flags.json"
+    assert main(["check", "--src", str(src), "--hyp", str(hyp), "--json", str(out_json), "--corpus", "sample"]) == 0
+    out = capsys.readouterr().out
+    assert "line 1: number (five thousand yen → 五百)" in out and "line 3: untranslated (tom, kyoto)" in out
+    assert "line 2" not in out and "calibrated on sample train" in out and "unknown: skipped" in out
+    report = json.loads(out_json.read_text(encoding="utf-8"))
+    assert [x["line"] for x in report["lines"]] == [1, 2, 3]
+    assert report["lines"][0]["flags"] == ["number"] and report["lines"][1]["flags"] == []
+    assert report["totals"] == {"untranslated": 1, "number": 1, "repeat": 0, "short": 0}
+    assert set(report["totals"]) == set(checks.FLAGS) - set(report["skipped"])
+
+
+def test_mt_check_bad_input_is_one_line(tmp_path, capsys):
+    src, hyp = _files(tmp_path, ["one", "two", "three"], ["一", "二"])
+    assert main(["check", "--src", str(src), "--hyp", str(hyp)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{src} has 3 lines, {hyp} has 2" in err
+    assert main(["check", "--src", str(tmp_path / "missing.en"), "--hyp", str(hyp)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "file not found" in err and "missing.en" in err
+    src, hyp = _files(tmp_path, ["one"], ["一"])
+    assert main(["check", "--src", str(src), "--hyp", str(hyp), "--allow", str(tmp_path / "allow.txt")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_mt_check_with_a_model_flags_unknown_words(model_run, tmp_path, capsys):
+    src, hyp = _files(tmp_path, ["I like zyxwvut."], ["私はお茶が好きです。"])
+    assert main(["check", "--run", str(model_run), "--src", str(src), "--hyp", str(hyp)]) == 0
+    out = capsys.readouterr().out
+    assert "unknown (zyxwvut)" in out and "calibrated on sample train" in out and "skipped" not in out
+
+
+# -- the checks in translate, evaluate, compare ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_run() -> Path:
+    return train_tiny("transformer", "check-tf", epochs=2)
+
+
+def _stdin(monkeypatch, text: str) -> None:
+    class Stdin:
+        buffer = io.BytesIO(text.encode())
+
+    monkeypatch.setattr("sys.stdin", Stdin())
+
+
+def test_translate_check_flags_on_stderr_and_leaves_stdout_alone(model_run, monkeypatch, capsys):
+    lines = "I am a student.\n\nI like zyxwvut.\n"
+    _stdin(monkeypatch, lines)
+    assert main(["translate", "--run", str(model_run)]) == 0
+    plain = capsys.readouterr()
+    _stdin(monkeypatch, lines)
+    assert main(["translate", "--run", str(model_run), "--check"]) == 0
+    checked = capsys.readouterr()
+    assert checked.out == plain.out and len(checked.out.splitlines()) == 3
+    assert "mt: line 3: " in checked.err and "unknown (zyxwvut)" in checked.err and "line 2:" not in checked.err
+    assert "calibrated on sample train" in checked.err
+
+
+def test_evaluate_and_compare_count_each_flag(model_run, tmp_path, capsys):
+    assert main(["evaluate", "--run", str(model_run), "--split", "test"]) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads((model_run / "eval-test.json").read_text(encoding="utf-8"))
+    assert set(scores["checks"]) == set(checks.FLAGS)
+    assert f"checks (lines)       untranslated {scores['checks']['untranslated']}, number" in printed
+    flags_json = tmp_path / "flags.json"
+    assert main(["check", "--run", str(model_run), "--src", scores["src"], "--hyp", str(model_run / "hyps-test.txt"),
+                 "--json", str(flags_json)]) == 0
+    assert json.loads(flags_json.read_text(encoding="utf-8"))["totals"] == scores["checks"]  # one count everywhere
+    capsys.readouterr()
+    assert main(["compare", str(model_run), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checks"]["rows"] == [{"system": model_run.name, **scores["checks"]}]
+    hyps = model_run / "hyps-test.txt"
+    assert main(["compare", "--ref", scores["ref"], "--hyps", str(hyps), str(hyps), "--src", scores["src"]]) == 0
+    table = capsys.readouterr().out.split("checks: lines flagged")[1].splitlines()
+    assert table[1].split() == ["system", *checks.FLAGS]
+    assert table[3].split()[-1] == "–"  # hypothesis files: no model, so no `unknown`
