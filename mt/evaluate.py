@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mt import check_model, checks, config, corpora, experiments, files, metrics
 from mt import checkpoint as ckpt
-from mt import config, corpora, experiments, files, metrics
 from mt.errors import MTError
 from mt.text import detokenize_ja
 from mt.translate import Translator
@@ -45,7 +45,8 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     int8, …, named by --checkpoint) writes under its own name so it never overwrites its run's scores."""
     translator = Translator.from_checkpoint(path, device, alpha=alpha, keep_unk=keep_unk)
     out_dir, name = output_place([path], test, derived)
-    return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam)
+    return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam,
+                    check_model.for_translator(translator, path))
 
 
 def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weights: list[float] | None = None,
@@ -77,8 +78,9 @@ def evaluate_run(split: str, device: str = "cpu") -> Callable[[Path], None]:
 
 
 def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokenized: bool,
-             out_dir: Path, name: str, beam: int | None = None) -> dict:
-    """Translate src, score against ref, write hyps-<name>.txt (+ .tok.txt) and eval-<name>.json."""
+             out_dir: Path, name: str, beam: int | None = None, checker: checks.Checker | None = None) -> dict:
+    """Translate src, score against ref, write hyps-<name>.txt (+ .tok.txt) and eval-<name>.json; with a
+    `checker`, the lines each `mt check` flag fires on go in as "checks"."""
     sources = list(corpora.read_lines(src_path))
     refs = list(corpora.read_lines(ref_path))
     if len(sources) != len(refs):
@@ -94,6 +96,8 @@ def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokeniz
         scores = metrics.score_all(hyps, detok_refs)
     scores = {"beam": beam or translator.decode.beam, "alpha": translator.decode.alpha, "src": str(src_path),
               "ref": str(ref_path), **scores}
+    if checker:
+        scores["checks"] = checks.totals(checks.check_lines(sources, hyps, checker), checker.checked())
     files.write_text(out_dir / f"hyps-{name}.txt", "".join(h + "\n" for h in hyps))
     if ref_tokenized:
         files.write_text(out_dir / f"hyps-{name}.tok.txt", "".join(o.tokens + "\n" for o in outputs))
@@ -108,4 +112,6 @@ def format_scores(scores: dict) -> str:
         lines.append(f"BLEU (corpus tokens) {scores['bleu_tok']:6.2f}  {scores['bleu_tok_signature']}")
     lines.append(f"BLEU (ja-mecab)      {scores['bleu_ja']:6.2f}  {scores['bleu_ja_signature']}")
     lines.append(f"chrF                 {scores['chrf']:6.2f}  {scores['chrf_signature']}")
+    if "checks" in scores:
+        lines.append(f"checks (lines)       {checks.format_totals(scores['checks'])}")
     return "\n".join(lines)

@@ -203,11 +203,13 @@ def _decode_input(raw: bytes, lineno: int, warn: Callable[[str], None]) -> str:
 
 
 def stream(translator, source: BinaryIO, out: TextIO, beam: int | None = None, nbest: int = 1,
-           tokenized: bool = False, batch_size: int | None = None, warn: Callable[[str], None] = print) -> None:
+           tokenized: bool = False, batch_size: int | None = None, warn: Callable[[str], None] = print,
+           after: Callable[[list[str], list[str]], None] | None = None) -> None:
     """`mt translate`: lines from `source` → one translation per line on `out`, as they arrive.
 
     A line is translated as soon as it is read, batched with whatever else is already waiting (up to a
-    batch); memory stays flat for any input length (the queue is bounded). n-best lists are joined by |||."""
+    batch); memory stays flat for any input length (the queue is bounded). n-best lists are joined by |||.
+    `after(sources, best translations)` sees each batch once it is written (mt translate --check)."""
     batch_size = batch_size or translator.decode.batch_size
     lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     threading.Thread(target=_read_lines, args=(source, lines), daemon=True).start()
@@ -229,6 +231,9 @@ def stream(translator, source: BinaryIO, out: TextIO, beam: int | None = None, n
             if text.strip() and translator.source_ids(text)[1]:
                 warn(f"line {lineno}: longer than {translator.decode.max_src_len} tokens, translated from a truncated source")
             texts.append(text)
-        for outs in translator.translate(texts, beam=beam, nbest=nbest, batch_size=batch_size):
+        results = translator.translate(texts, beam=beam, nbest=nbest, batch_size=batch_size)
+        for outs in results:
             out.write(" ||| ".join(o.tokens if tokenized else o.text for o in outs) + "\n")
         out.flush()
+        if after:
+            after(texts, [outs[0].text for outs in results])

@@ -179,6 +179,26 @@ def test_health_model_and_page(run):
         assert _call(url, "/openapi.json", method="GET")[0] == 200
 
 
+def test_each_translation_comes_with_its_checks(run):
+    """The `mt check` flags of each best translation (issue 30), as the page shows them."""
+    from mt import check_model
+
+    translator = _translator(run)
+    checker = check_model.for_translator(translator, experiments.best_checkpoint(run))
+    sentences = ["I like zyxwvut.", "I am a student.", ""]
+    expected = [[{"flag": f.name, "detail": f.detail} for f in checker.check(s, outs[0].text)]
+                for s, outs in zip(sentences, translator.translate(sentences))]
+    _, server = _server(run, translator=translator)
+    with server as url:
+        status, body, _ = _call(url, "/translate", {"text": sentences})
+        assert status == 200 and body["flags"] == expected and expected[2] == []
+        assert {"flag": "unknown", "detail": "zyxwvut"} in body["flags"][0]
+        assert _call(url, "/translate", {"text": sentences[0]})[1]["flags"] == expected[0]
+        with urllib.request.urlopen(url + "/") as r:
+            page = r.read().decode()
+        assert 'id="flags"' in page and "drawFlags(data.flags)" in page
+
+
 def test_missing_extra_is_one_clear_line(monkeypatch, capsys, run):
     from importlib.util import find_spec
 

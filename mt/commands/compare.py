@@ -25,6 +25,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ref", help="reference file: compare --hyps files instead of runs (like sacrebleu -i)")
     p.add_argument("--hyps", nargs="+", help="hypothesis files, the first is the baseline")
     p.add_argument("--ref-tokenized", action="store_true", help="--ref and --hyps hold corpus tokens")
+    p.add_argument("--src", help="the source file of --ref/--hyps: counts `mt check` flags per system")
     p.add_argument("--evaluate", action="store_true", help="run `mt evaluate` for runs without hypotheses")
     p.add_argument("--force", action="store_true", help="compare even what is not comparable (with a warning)")
     p.add_argument("--plot", help="write dev BLEU / loss curves to this PNG")
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     req = compare.Request(args.runs, args.split, args.baseline, args.paired, args.samples, args.seed, args.format,
                           Path(args.ref) if args.ref else None, [Path(h) for h in args.hyps or []], args.ref_tokenized,
-                          args.force, Path(args.plot) if args.plot else None, args.x)
+                          args.force, Path(args.plot) if args.plot else None, args.x,
+                          Path(args.src) if args.src else None)
     print(compare.run(req, evaluate.evaluate_run(args.split) if args.evaluate else None, common.warn))
     if args.plot:
         print(f"plot written to {args.plot}", file=sys.stderr)

@@ -24,7 +24,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mt import evaluate, experiments, translate
+    from mt import check_model, evaluate, experiments, translate
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized)
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     common.note(f"evaluating {translate.describe(paths, translator)} on {eval_set.src}")
     out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
                                           combine=args.combine, name=args.name)
-    scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam)
+    scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
+                               check_model.for_translator(translator, paths[0]))
     print(evaluate.format_scores(scores))
     print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
     return 0

@@ -23,6 +23,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
     p.add_argument("--engine", choices=["torch", "ctranslate2"], default="torch", help="inference engine")
     p.add_argument("--ct2-dir", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
+    p.add_argument("--check", action="store_true", help="flag doubtful translations on stderr (see `mt check`)")
     p.set_defaults(handler=run)
 
 
@@ -30,9 +31,25 @@ def run(args: argparse.Namespace) -> int:
     from mt import translate
 
     translator = _ct2(args) if args.engine == "ctranslate2" else _torch(args)
+    after = _checks(translator, None if args.engine == "ctranslate2" else _paths(args)[0]) if args.check else None
     translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
-                     args.batch_size, common.warn)
+                     args.batch_size, common.warn, after)
     return 0
+
+
+def _paths(args: argparse.Namespace):
+    from mt import experiments
+
+    return experiments.resolve_checkpoints(args.run, args.checkpoint)
+
+
+def _checks(translator, path):
+    """--check: each line's flags on stderr (`path`: the checkpoint, for its corpus and vocabulary)."""
+    from mt import check_model, checks
+
+    checker = check_model.for_translator(translator, path)
+    common.note(f"checking each line; {checker.length.describe() if checker.length else 'short: skipped'}")
+    return checks.reporter(checker, common.note)
 
 
 def _torch(args: argparse.Namespace):

@@ -4,7 +4,8 @@ The model is loaded once. Concurrent requests are batched across users: one infe
 whatever is queued (up to --max-batch-sentences sentences, waiting at most --max-wait-ms for more),
 translates it as one batch and answers each request its own lines; a sentence's translation does not
 depend on its batch mates (the models are batch-invariant). Preprocessing and postprocessing are
-exactly `mt translate`'s (Translator.translate).
+exactly `mt translate`'s (Translator.translate). Each translation comes with its `mt check` flags
+(mt/checks.py: untranslated, number, repeat, short, unknown); the page shows them as a warning.
 
 Limits answer with a status, never a silent truncation: the body size (413), sentences per request and
 characters or tokens per sentence (413, naming the limit), a full queue (503 + Retry-After), a request
@@ -27,6 +28,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
+from mt import check_model
+from mt.checks import Checker
 from mt.errors import MTError
 from mt.tools.attention_plot import attention_matrix
 from mt.translate import Translator
@@ -202,8 +205,17 @@ def model_info(run_name: str, checkpoint: Path, translator: Translator) -> dict:
     return info
 
 
-def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: Limits = Limits()) -> FastAPI:
-    """The FastAPI application: /translate, /attention, /health, /model and the page at /."""
+def flags_of(checker: Checker, sentences: list[str], outputs: list) -> list[list[dict]]:
+    """Each sentence's `mt check` flags on its best translation, as JSON (issue 30)."""
+    return [[{"flag": f.name, "detail": f.detail} for f in checker.check(s, outs[0].text)]
+            for s, outs in zip(sentences, outputs)]
+
+
+def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: Limits = Limits(),
+               checker: Checker | None = None) -> FastAPI:
+    """The FastAPI application: /translate, /attention, /health, /model and the page at /; `checker` flags
+    each translation (default: the checkpoint's vocabulary and corpus)."""
+    checker = checker or check_model.for_translator(translator, checkpoint)
     app = FastAPI(title="mt", description="English→Japanese translation (mt)", version="1")
     lock = threading.Lock()
     worker = Worker(translator, limits, lock)
@@ -228,7 +240,8 @@ def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: 
             raise BadRequest(504, f"not translated within {limits.timeout_s:g} s; try fewer sentences") from None
         texts = [[o.text for o in outs] if nbest > 1 else outs[0].text for outs in outputs]
         scores = [[round(o.score, 4) for o in outs] if nbest > 1 else round(outs[0].score, 4) for outs in outputs]
-        return {"translations": texts, "scores": scores, "model": run_name,
+        flags = flags_of(checker, sentences, outputs)
+        return {"translations": texts, "scores": scores, "flags": flags[0] if single else flags, "model": run_name,
                 "time_ms": round((time.perf_counter() - start) * 1000, 1)}
 
     @app.post("/attention")
