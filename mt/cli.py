@@ -217,7 +217,28 @@ def build_parser() -> argparse.ArgumentParser:
     bx.add_argument("--threads", type=int, default=2, help="threads per engine")
     bx.add_argument("--limit", type=int, default=0, help="only the first N test sentences")
     bx.add_argument("--json", help="also write the record to this JSON file")
+    _add_data_flags(corpus, ev, cmp_)
     return parser
+
+
+# --- h-data (issue 30 §3, §6): `mt corpus overlap`, --corpus for evaluate and compare -------------------------
+def _add_data_flags(corpus, ev: argparse.ArgumentParser, cmp_: argparse.ArgumentParser) -> None:
+    ov = corpus.add_parser("overlap", help="lines of A's dev/test found in B's splits (and B's dev/test in A's train)")
+    ov.add_argument("a")
+    ov.add_argument("b")
+    ov.add_argument("--mirror", help="folder holding <name>/ (default: $MT_CORPUS_MIRROR)")
+    ev.add_argument("--corpus", help="score on this corpus's --split (e.g. everyday), not the run's own; "
+                                     "outputs are named <corpus>-<split>")
+    cmp_.add_argument("--corpus", help="compare the runs on this corpus's --split (as `mt evaluate --corpus`)")
+
+
+def _corpus_overlap(args) -> int:
+    from mt import overlap
+
+    for line in overlap.format_rows(overlap.measure(args.a, args.b, args.mirror)):
+        print(line)
+    return 0
+# --- end h-data ------------------------------------------------------------------------------------------------
 
 
 def _head(value: str) -> int | str:
@@ -249,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_corpus(args) -> int:
     from mt import corpora
 
+    if args.action == "overlap":
+        return _corpus_overlap(args)
     if args.action == "list":
         print(f"{'sample':22s} tiny raw corpus shipped in corpora/sample (tests, demo)")
         for spec in corpora.CORPORA.values():
@@ -302,7 +325,7 @@ def cmd_evaluate(args) -> int:
     from mt import evaluate, experiments, translate
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
-    eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized)
+    eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized, args.corpus)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
                                                           args.combine)
     print(f"mt: evaluating {translate.describe(paths, translator)} on {eval_set.src}", file=sys.stderr)
@@ -317,11 +340,12 @@ def cmd_evaluate(args) -> int:
 def cmd_compare(args) -> int:
     from mt import compare, evaluate
 
-    req = compare.Request(args.runs, args.split, args.baseline, args.paired, args.samples, args.seed, args.format,
+    split = evaluate.split_name(args.split, args.corpus)
+    req = compare.Request(args.runs, split, args.baseline, args.paired, args.samples, args.seed, args.format,
                           Path(args.ref) if args.ref else None, [Path(h) for h in args.hyps or []], args.ref_tokenized,
                           args.force, Path(args.plot) if args.plot else None, args.x)
     warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
-    print(compare.run(req, evaluate.evaluate_run(args.split) if args.evaluate else None, warn))
+    print(compare.run(req, evaluate.evaluate_run(args.split, corpus=args.corpus) if args.evaluate else None, warn))
     if args.plot:
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
