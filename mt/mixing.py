@@ -147,5 +147,6 @@ def describe(record: dict) -> str:
         sets.append(f"{s['removed']:,} in {name}'s {s['lines']:,} dev/test lines ({s['identical']:,} identical, "
                     f"{s['removed'] - s['identical']:,} only after normalisation)")
     kept = ", ".join(f"{name} {t['kept']:,}/{t['pairs']:,}" for name, t in record["train"].items())
-    return (f"removed from training: {record['removed']:,} pairs whose English is held out — {'; '.join(sets)}; "
+    pairs = f"{record['removed']:,} pair{'' if record['removed'] == 1 else 's'}"
+    return (f"removed from training: {pairs} whose English is held out — {'; '.join(sets)}; "
             f"kept {record['kept']:,} ({kept}); dev and test: {record['dev_test']}'s")
