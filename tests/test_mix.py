@@ -176,3 +176,18 @@ def test_a_raw_model_is_scored_on_plain_text_against_a_tokenized_corpus(tmp_path
     assert main(["evaluate", "--run", str(run), "--corpus", str(tok), "--beam", "1"]) == 0
     scores = json.loads((run / "eval-tok-test.json").read_text(encoding="utf-8"))
     assert "bleu_tok" not in scores and Path(scores["ref"]).read_text(encoding="utf-8") == "ありがとうございます。\n"
+
+
+def test_a_mixed_run_trains_and_scores_on_its_first_members_test(three, capsys):
+    a, _, _ = three
+    args = tiny_train_args("transformer", "mix-run", 1)
+    args[args.index("--corpus") + 1] = f"sample+{a}"
+    assert main(args) == 0
+    run = Path(os.environ["MT_RUNS_DIR"]) / "mix-run"
+    info = json.loads((run / "info.json").read_text())
+    assert info["corpus"] == f"sample+{a}" and info["removed_from_training"]["members"] == ["sample", str(a)]
+    assert main(["evaluate", "--run", str(run), "--beam", "1"]) == 0
+    scores = json.loads((run / "eval-test.json").read_text(encoding="utf-8"))
+    sample_test = corpora.resolve("sample")[0] / "test.en"
+    assert Path(scores["src"]).read_text(encoding="utf-8") == sample_test.read_text(encoding="utf-8")
+    assert Path(scores["src"]).parent == Path(info["corpus_dir"])
