@@ -25,8 +25,9 @@ class EvalSet:
 
 
 def eval_set(checkpoint: Path, split: str = "test", src: str | None = None, ref: str | None = None,
-             ref_tokenized: bool = False) -> EvalSet:
-    """`--src/--ref` files, else the checkpoint's own corpus split."""
+             ref_tokenized: bool = False, corpus: str | None = None) -> EvalSet:
+    """`--src/--ref` files, else a split of `corpus` (written under <corpus>-<split>), else of the checkpoint's own
+    corpus. A model that does not write the corpus's own tokens (trained on raw text) is scored on plain text."""
     if src or ref:
         if not (src and ref):
             raise MTError("--src and --ref go together")
@@ -34,9 +35,19 @@ def eval_set(checkpoint: Path, split: str = "test", src: str | None = None, ref:
             if not Path(p).is_file():
                 raise MTError(f"file not found: {p}")
         return EvalSet(Path(src), Path(ref), ref_tokenized, Path(src).stem)
-    cfg = config.build(ckpt.load(checkpoint)[1]["config"])
-    folder, tokenized = corpora.resolve(cfg.data.corpus)
-    return EvalSet(folder / f"{split}.en", folder / f"{split}.ja", tokenized, split)
+    meta = ckpt.load(checkpoint)[1]
+    cfg = config.build(meta["config"])
+    folder, tokenized = corpora.resolve(corpus or cfg.data.corpus, exclude=() if corpus else cfg.data.exclude,
+                                        training=False)
+    name = split_name(split, corpus)
+    if tokenized and cfg.data.resolved(meta.get("corpus_tokenized", True)).tgt_tokenizer != "space":
+        return EvalSet(folder / f"{split}.en", corpora.raw_reference(folder, split), False, name)
+    return EvalSet(folder / f"{split}.en", folder / f"{split}.ja", tokenized, name)
+
+
+def split_name(split: str, corpus: str | None = None) -> str:
+    """What a split's outputs are named: `test`, or `everyday-test` for a split of another corpus (--corpus)."""
+    return f"{Path(corpus).name}-{split}" if corpus else split
 
 
 def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: float | None = None,
@@ -69,11 +80,11 @@ def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weight
     return folder, test.name
 
 
-def evaluate_run(split: str, device: str = "cpu") -> Callable[[Path], None]:
-    """`mt compare --evaluate`: a function that evaluates a run's final checkpoint on `split`."""
+def evaluate_run(split: str, device: str = "cpu", corpus: str | None = None) -> Callable[[Path], None]:
+    """`mt compare --evaluate`: a function that evaluates a run's final checkpoint on `split` (of `corpus`)."""
     def run(folder: Path) -> None:
         path = experiments.best_checkpoint(folder)
-        evaluate_checkpoint(path, eval_set(path, split), device)
+        evaluate_checkpoint(path, eval_set(path, split, corpus=corpus), device)
     return run
 
 

@@ -190,9 +190,9 @@ def _claim(run: Path, resume: bool, dist: Distributed) -> ExitStack:
 
 def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.Prepared, bool, list[str]]:
     """Corpus and encoded data (rank 0 first, the others then find them ready); `auto` settings made concrete."""
-    found = corpora.resolve(cfg.data.corpus) if dist.main else None  # fetch or split the corpus once
+    found = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude) if dist.main else None  # fetch/split once
     dist.barrier()
-    corpus_dir, tokenized = found or corpora.resolve(cfg.data.corpus)
+    corpus_dir, tokenized = found or corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
     cfg = replace(cfg, data=cfg.data.resolved(tokenized))
     prep = data.prepare(cfg.data, corpus_dir, log) if dist.main else None
     dist.barrier()
@@ -389,7 +389,8 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model: nn.Module, tok
     signature = _signature(tokenized)
     info = {"model": cfg.model_type, "params": count_parameters(model), "corpus": cfg.data.corpus,
             "corpus_dir": str(prep.corpus_dir), "corpus_tokenized": tokenized, "torch": torch.__version__,
-            "sacrebleu": sacrebleu.__version__, "bleu_signature": signature}
+            "sacrebleu": sacrebleu.__version__, "bleu_signature": signature,
+            **({"removed_from_training": prep.removed} if prep.removed else {})}
     files.write_text(run / "info.json", json.dumps(info, indent=1))
     for name, text in run_files.items():
         files.write_text(run / name, text)

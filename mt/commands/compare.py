@@ -16,6 +16,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                                    "and, against the baseline, Δ with its interval, p and Holm p (docs/compare.md).")
     p.add_argument("runs", nargs="*", help="run names or folders (default: every run)")
     p.add_argument("--split", choices=["test", "dev"], default="test", help="the corpus split whose scores are compared")
+    p.add_argument("--corpus", help="compare the runs on this corpus's --split (as `mt evaluate --corpus`)")
     p.add_argument("--baseline", help="the run the others are compared with (default: the first)")
     p.add_argument("--paired", choices=["bs", "ar"], default="bs",
                    help="paired bootstrap resampling (default) or approximate randomization")
@@ -36,11 +37,12 @@ def add(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mt import compare, evaluate
 
-    req = compare.Request(args.runs, args.split, args.baseline, args.paired, args.samples, args.seed, args.format,
+    split = evaluate.split_name(args.split, args.corpus)
+    req = compare.Request(args.runs, split, args.baseline, args.paired, args.samples, args.seed, args.format,
                           Path(args.ref) if args.ref else None, [Path(h) for h in args.hyps or []], args.ref_tokenized,
                           args.force, Path(args.plot) if args.plot else None, args.x,
                           Path(args.src) if args.src else None)
-    print(compare.run(req, evaluate.evaluate_run(args.split) if args.evaluate else None, common.warn))
+    print(compare.run(req, evaluate.evaluate_run(args.split, corpus=args.corpus) if args.evaluate else None, common.warn))
     if args.plot:
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0

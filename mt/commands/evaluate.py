@@ -19,6 +19,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam size (default: the run's decode.beam)")
     p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
     p.add_argument("--keep-unk", action="store_true", help="score <unk> outputs as they are (no source-word copy)")
+    p.add_argument("--corpus", help="score on this corpus's --split (e.g. everyday), not the run's own; "
+                                    "outputs are named <corpus>-<split>")
     p.add_argument("--name", help="an ensemble's run folder for its outputs (default: ensemble-<A>+<B>)")
     p.set_defaults(handler=run)
 
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from mt import check_model, evaluate, experiments, translate
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
-    eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized)
+    eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized, args.corpus)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
                                                       args.combine)
     common.note(f"evaluating {translate.describe(paths, translator)} on {eval_set.src}")

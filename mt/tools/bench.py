@@ -99,7 +99,7 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int,
     torch.set_num_threads(threads)
     cfg = config_mod.build(raw)
     memory.limit_kernel_cache(cfg.train.kernel_cache)
-    corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
+    corpus_dir, tokenized = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
     cfg = replace(cfg, data=cfg.data.resolved(tokenized))
     prep = data.prepare(cfg.data, corpus_dir, lambda _msg: None)
     train = prep.split("train")

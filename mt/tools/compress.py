@@ -235,7 +235,7 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
         prep = data.prepare(cfg.data, corpus, log, {"src": Vocab.from_json(meta["src_vocab"]),
                                                     "tgt": Vocab.from_json(meta["tgt_vocab"])})
     else:
-        corpus_dir, _ = corpora.resolve(cfg.data.corpus)
+        corpus_dir, _ = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
         prep = data.prepare(cfg.data, corpus_dir, log)
     if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:
         raise MTError(f"corpus {cfg.data.corpus} no longer gives the checkpoint's vocabularies; cannot fine-tune")
