@@ -29,6 +29,10 @@ COMBINE_HELP = ("how an ensemble mixes its members: prob = log of the weighted m
                 "as fairseq), logprob = weighted mean of log-probabilities, renormalized (as OpenNMT-py, Marian)")
 
 
+SPLIT_HELP = ("translate each line whole, as before sentence splitting (default: sentence by sentence, an over-long "
+              "sentence cut at clause punctuation)")
+
+
 def _one_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run name or folder (default: the most recent run)")
     p.add_argument("--checkpoint", help="a checkpoint file instead of a run")
@@ -74,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
     tr.add_argument("--engine", choices=["torch", "ctranslate2"], default="torch")
     tr.add_argument("--ct2-dir", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
+    tr.add_argument("--no-split", action="store_true",
+                    help=SPLIT_HELP + "; a line past the model's limit is truncated, with a warning")
 
     ev = sub.add_parser("evaluate", help="score a model on a test set")
     _add_model_source(ev, ensemble=True)
@@ -183,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--queue-size", type=int, default=256, help="requests waiting before 503")
     srv.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
     srv.add_argument("--no-batching", action="store_true", help="one request per decoding batch")
+    srv.add_argument("--no-split", action="store_true",
+                     help=SPLIT_HELP + "; a text past the model's limit is refused (413); a request's \"split\" overrides")
 
     bench = sub.add_parser("bench", help="measure training or translation speed").add_subparsers(
         dest="action", required=True)
@@ -294,7 +302,7 @@ def cmd_translate(args) -> int:
         print(f"mt: translating with {translate.describe(paths, translator)}", file=sys.stderr)
     warn = lambda msg: print(f"mt: warning: {msg}", file=sys.stderr)  # noqa: E731
     translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
-                     args.batch_size, warn)
+                     args.batch_size, warn, split=not args.no_split)
     return 0
 
 
@@ -455,7 +463,8 @@ def cmd_serve(args) -> int:
         translator.decode = replace(translator.decode, beam=args.beam)
     limits = serve.Limits(max_sentences=args.max_sentences, max_chars=args.max_chars,
                           max_batch_sentences=args.max_batch_sentences, max_wait_ms=args.max_wait_ms,
-                          queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching)
+                          queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching,
+                          split=not args.no_split)
     name = "+".join(p.parent.name for p in paths)
     print(f"mt: serving {translate.describe(paths, translator)} on http://{args.host}:{args.port}/", file=sys.stderr)
     serve.serve(translator, name, paths[0], args.host, args.port, limits)

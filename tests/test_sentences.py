@@ -3,9 +3,19 @@ and `mt translate` translating a line sentence by sentence."""
 
 from __future__ import annotations
 
+import io
+import sys
+from pathlib import Path
+
 import pytest
 
+from mt import search
+from mt.cli import main
+from mt.experiments import best_checkpoint
 from mt.sentences import plan_line, split_clauses, split_sentences
+from mt.text import detokenize_ja
+from mt.translate import Translator, translate_lines
+from mt.vocab import UNK
 from tests.conftest import MIRROR, needs_mirror
 
 SPLITS = [
@@ -104,3 +114,87 @@ def test_plan_notes_every_cut_and_every_truncation():
     assert plan_line("Hi. Bye.", 25, _words, split=False).notes == []
     assert plan_line("   ", 25, _words) == plan_line("", 25, _words, split=False) == plan_line("", 5, _words)
     assert plan_line("   ", 25, _words).pieces == []
+
+
+# ---- `mt translate`: sentences in, sentences out -------------------------------------------------------------
+
+THREE = "I am a student. Where is the station? Thank you!"
+LONG_LINE = ", ".join(["I like tea and you like coffee"] * 40) + "."  # about 320 tokens: over the limit of 200
+
+
+class _Stdin:
+    def __init__(self, data: str) -> None:
+        self.buffer = io.BytesIO(data.encode())
+
+
+def _mt_translate(monkeypatch, capsys, lines: list[str], *args: str) -> tuple[list[str], str]:
+    monkeypatch.setattr(sys, "stdin", _Stdin("".join(line + "\n" for line in lines)))
+    capsys.readouterr()
+    assert main(["translate", *args]) == 0
+    cap = capsys.readouterr()
+    return cap.out.split("\n")[:-1], cap.err
+
+
+def _translator(run: Path) -> Translator:
+    return Translator.from_checkpoint(best_checkpoint(run))
+
+
+def test_a_line_of_three_sentences_translates_as_the_three_do_one_by_one(monkeypatch, capsys, tiny_run):
+    run = ("--run", str(tiny_run))
+    parts = split_sentences(THREE)
+    assert len(parts) == 3
+    alone, _ = _mt_translate(monkeypatch, capsys, parts, *run)
+    together, err = _mt_translate(monkeypatch, capsys, [THREE, "", parts[0]], *run)
+    assert together == [detokenize_ja(alone), "", alone[0]] and "warning" not in err
+    alone, _ = _mt_translate(monkeypatch, capsys, parts, *run, "--tokenized")
+    together, _ = _mt_translate(monkeypatch, capsys, [THREE], *run, "--tokenized")
+    assert together == [" ".join(alone)]
+    whole, _ = _mt_translate(monkeypatch, capsys, [THREE, parts[1]], *run, "--no-split")
+    tr = _translator(tiny_run)
+    assert whole == [o[0].text for o in tr.translate([THREE, parts[1]])]  # the behaviour before splitting
+
+
+def test_a_line_over_the_limit_is_translated_in_pieces_never_truncated(monkeypatch, capsys, tiny_run):
+    tr = _translator(tiny_run)
+    assert tr.source_ids(LONG_LINE)[1]  # one sentence, too long for the model
+    out, err = _mt_translate(monkeypatch, capsys, [LONG_LINE, "Thank you!"], "--run", str(tiny_run), "--beam", "1")
+    assert len(out) == 2 and "truncated" not in err
+    assert f"line 1: {len(tr.source_tokens(LONG_LINE))} tokens, more than the model's limit of 200: translated in " in err
+    assert "pieces split at commas" in err and "line 2" not in err
+    pieces = split_clauses(LONG_LINE, tr.source_limit(), lambda s: len(tr.source_tokens(s)))
+    assert len(pieces) >= 2 and not any(tr.source_ids(p)[1] for p in pieces)
+    assert out[0] == detokenize_ja([o[0].text for o in tr.translate(pieces, beam=1)])
+    out, err = _mt_translate(monkeypatch, capsys, [LONG_LINE], "--run", str(tiny_run), "--beam", "1", "--no-split")
+    assert "line 1: longer than 200 tokens, translated from a truncated source" in err
+    assert out == [tr.translate([LONG_LINE], beam=1)[0][0].text]
+
+
+def test_nbest_is_for_lines_translated_whole(monkeypatch, capsys, tiny_run):
+    out, err = _mt_translate(monkeypatch, capsys, ["I like tea.", THREE], "--run", str(tiny_run), "--nbest", "2",
+                             "--beam", "3")
+    assert out[0].count(" ||| ") == 1 and " ||| " not in out[1]
+    assert "line 2: translated as 3 sentences or pieces: n-best lists are for a line translated whole" in err
+    assert "line 1" not in err
+
+
+def test_all_sentences_of_a_batch_are_decoded_together_and_unknown_words_copied_per_sentence(tiny_run, monkeypatch):
+    tr = _translator(tiny_run)
+    calls = []
+    real_translate, real_greedy = tr.translate, search.greedy
+
+    def spy(lines, *args):
+        calls.append(list(lines))
+        return real_translate(lines, *args)
+
+    def unk_first(model, src, src_len, max_len):  # every output starts with <unk>
+        return [search.Hypothesis([UNK, *h.tokens], h.score, h.log_prob) for h in real_greedy(model, src, src_len, max_len)]
+
+    monkeypatch.setattr(tr, "translate", spy)
+    monkeypatch.setattr("mt.translate.greedy", unk_first)
+    lines = ["I like qwertyuiop. Tom likes zxcvbnm.", "", "Asdfgh is here! Where is the station?"]
+    out = translate_lines(tr, lines, beam=1)
+    assert len(calls) == 1 and len(calls[0]) == 4  # one decoding call for the four sentences of the three lines
+    assert [t.outputs[0].text == "" for t in out] == [False, True, False]
+    firsts = [t.outputs[0].tokens.split() for t in out]
+    assert firsts[0][0] == "qwertyuiop" and "zxcvbnm" in firsts[0] and "<unk>" not in firsts[0]  # each its own
+    assert firsts[2][0] == "asdfgh" and "<unk>" not in firsts[2]
