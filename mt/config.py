@@ -97,7 +97,7 @@ class DecodeConfig:
     max_len_a: float = 1.5  # max output length = a * source length + b
     max_len_b: int = 10
     batch_size: int = 64  # sentences per decoding batch
-    max_src_len: int = 200  # longer inputs are truncated (with a warning)
+    max_src_len: int = 200  # longer sentences are cut into pieces (mt/sentences.py); whole lines (--no-split) truncated
     replace_unk: bool = True  # an output <unk> copies the source word it attends to most (mt/unk.py)
 
 

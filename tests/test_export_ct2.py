@@ -18,7 +18,7 @@ from mt.cli import main  # noqa: E402
 from mt.data import pad_sources  # noqa: E402
 from mt.errors import MTError  # noqa: E402
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, build_spec, export_ctranslate2  # noqa: E402
-from mt.translate import Translator  # noqa: E402
+from mt.translate import Translator, translate_lines  # noqa: E402
 from mt.vocab import BOS, EOS  # noqa: E402
 from tests.helpers import runs_in, shared_runs, train_tiny  # noqa: E402
 
@@ -113,6 +113,14 @@ def test_long_input_is_truncated_like_ours(tmp_path_factory):
     line = " ".join(["tom likes fish and"] * 80) + " books ."  # > max_src_len tokens
     assert theirs.source_ids(line)[1] and ours.source_ids(line)[1]
     assert ours.translate([line], beam=1)[0][0].tokens == theirs.translate([line], beam=1)[0][0].tokens
+
+
+def test_lines_are_split_into_sentences_like_ours(tmp_path_factory):
+    ours, theirs = both("pre", tmp_path_factory)
+    lines = ["I am a student. Where is the station? Thank you!", " ".join(["tom likes fish and"] * 80) + " books ."]
+    a, b = translate_lines(ours, lines, beam=1), translate_lines(theirs, lines, beam=1)
+    assert [x.outputs[0].tokens for x in a] == [y.outputs[0].tokens for y in b]
+    assert a[1].notes == b[1].notes and "pieces split at" in b[1].notes[0]  # the same pieces, never truncated
 
 
 def test_tied_projection_and_our_position_table(tmp_path_factory):

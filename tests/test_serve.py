@@ -68,6 +68,33 @@ def test_api_round_trip_equals_mt_translate(run, monkeypatch, capsys):
         assert [s == sorted(s, reverse=True) for s in nbest["scores"]] == [True, True]
 
 
+THREE = "I am a student. Where is the station? Thank you!"
+LONG = ", ".join(["I like tea and you like coffee"] * 30) + "."  # 240 tokens in 960 characters: over the model's 200
+
+
+def test_texts_are_split_into_sentences_as_mt_translate_splits_them(run, monkeypatch, capsys):
+    expected = cli_translate([THREE, LONG], monkeypatch, capsys, "--run", str(run))
+    translator = _translator(run)
+    _, server = _server(run, translator=translator)
+    with server as url:
+        status, body, _ = _call(url, "/translate", {"text": [THREE, LONG]})
+        assert status == 200 and body["translations"] == expected
+        assert [n.split(":")[0] for n in body["notes"]] == ["text 2"] and "pieces split at commas" in body["notes"][0]
+        status, body, _ = _call(url, "/translate", {"text": [THREE, LONG], "split": False})
+        assert status == 413 and "sentence 2 is longer than 200 tokens" in body["error"]
+        whole = translator.translate([THREE])[0][0].text
+        assert _call(url, "/translate", {"text": THREE, "split": False})[1]["translations"] == [whole]
+        status, first, _ = _call(url, "/attention", {"text": THREE})  # the first sentence's
+        assert status == 200 and first["sentence"] == "I am a student."
+        assert first == _call(url, "/attention", {"text": "I am a student."})[1]
+        status, body, _ = _call(url, "/attention", {"text": LONG})
+        assert status == 413 and "longer than 200 tokens" in body["error"]
+    _, server = _server(run, Limits(split=False), translator)  # mt serve --no-split
+    with server as url:
+        assert _call(url, "/translate", {"text": THREE})[1]["translations"] == [whole]
+        assert _call(url, "/translate", {"text": THREE, "split": True})[1]["translations"] == expected[:1]
+
+
 def test_concurrent_requests_share_batches_and_get_their_own_lines(run):
     translator = _translator(run)
     alone = {s: translator.translate([s])[0][0].text for s in SENTENCES}
@@ -100,7 +127,8 @@ BAD = [
     (b'{"text": "x", "nbest": true}', 400, "'nbest' must be int"),
     (json.dumps({"text": ["a."] * 65}).encode(), 413, "the limit is 64"),
     (json.dumps({"text": "a" * 1001}).encode(), 413, "the limit is 1000"),
-    (json.dumps({"text": "word " * 60}).encode(), 413, "longer than 50 tokens"),
+    (json.dumps({"text": "word " * 60, "split": False}).encode(), 413, "longer than 50 tokens"),
+    (b'{"text": "x", "split": "yes"}', 400, "'split' must be true or false"),
     (json.dumps({"text": "x" * 30_000}).encode(), 413, "request body over 20000 bytes"),
 ]
 

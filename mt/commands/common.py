@@ -87,3 +87,7 @@ def warn(msg: str) -> None:
 def progress(msg: str) -> None:
     """A training log line on stdout, flushed (it may be piped to a file and followed)."""
     print(msg, flush=True)
+
+
+SPLIT_HELP = ("translate each line whole, as before sentence splitting (default: sentence by sentence, an over-long "
+              "sentence cut at clause punctuation)")

@@ -25,6 +25,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--queue-size", type=int, default=256, help="requests waiting before 503")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
     p.add_argument("--no-batching", action="store_true", help="one request per decoding batch")
+    p.add_argument("--no-split", action="store_true",
+                   help=common.SPLIT_HELP + "; a text past the model's limit is refused (413); a request's \"split\" overrides")
     p.set_defaults(handler=run)
 
 
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
                                                       args.beam)
     limits = serve.Limits(max_sentences=args.max_sentences, max_chars=args.max_chars,
                           max_batch_sentences=args.max_batch_sentences, max_wait_ms=args.max_wait_ms,
-                          queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching)
+                          queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching,
+                          split=not args.no_split)
     common.note(f"serving {translate.describe(paths, translator)} on http://{args.host}:{args.port}/")
     serve.serve(translator, paths, args.host, args.port, limits)
     return 0

@@ -23,6 +23,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
     p.add_argument("--engine", choices=["torch", "ctranslate2"], default="torch", help="inference engine")
     p.add_argument("--ct2-dir", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
+    p.add_argument("--no-split", action="store_true",
+                   help=common.SPLIT_HELP + "; a line past the model's limit is truncated, with a warning")
     p.add_argument("--check", action="store_true", help="flag doubtful translations on stderr (see `mt check`)")
     p.set_defaults(handler=run)
 
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     translator = _ct2(args) if args.engine == "ctranslate2" else _torch(args)
     after = _checks(translator, None if args.engine == "ctranslate2" else _paths(args)[0]) if args.check else None
     translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
-                     args.batch_size, common.warn, after)
+                     args.batch_size, common.warn, after, split=not args.no_split)
     return 0
 
 
