@@ -15,7 +15,7 @@ $(BIN)/mt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[plot,ja,ct2,dev,tensorboard,serve,browser]"
+	$(BIN)/pip install -q -e ".[plot,ja,ct2,dev,tensorboard,serve,browser,dict]"
 	touch $(BIN)/mt
 
 install: $(BIN)/mt

@@ -99,6 +99,7 @@ class DecodeConfig:
     batch_size: int = 64  # sentences per decoding batch
     max_src_len: int = 200  # longer sentences are cut into pieces (mt/sentences.py); whole lines (--no-split) truncated
     replace_unk: bool = True  # an output <unk> copies the source word it attends to most (mt/unk.py)
+    dictionary: Literal["none", "jmdict"] = "none"  # jmdict: a copied word is looked up in JMdict (mt/lexicon.py)
 
 
 @dataclass(frozen=True)

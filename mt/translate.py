@@ -18,6 +18,8 @@ from mt.config import Config, DecodeConfig
 from mt.data import pad_sources
 from mt.ensemble import Ensemble
 from mt.errors import MTError
+from mt.lexicon import fill
+from mt.lexicon import load as load_dictionary
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
@@ -69,13 +71,16 @@ class Translator:
                  tgt_vocab: Vocab, decode: DecodeConfig, device: str = "cpu") -> None:
         self.model, self.decode, self.device = model, decode, torch.device(device)
         self.src_pipe, self.tgt_pipe, self.src_vocab, self.tgt_vocab = src_pipe, tgt_pipe, src_vocab, tgt_vocab
+        self.dictionary = load_dictionary(decode.dictionary)
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
-                        keep_unk: bool = False, beam: int | None = None) -> Translator:
-        """Load a checkpoint; `alpha` and `beam` override the length penalty and default beam of its decode
-        config, `keep_unk` turns unknown-word replacement off."""
+                        keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None) -> Translator:
+        """Load a checkpoint; `alpha`, `beam` and `dictionary` override the length penalty, default beam and
+        unknown-word dictionary of its decode config, `keep_unk` turns unknown-word replacement off."""
         model, cfg, meta = load_model(path, device)
+        if dictionary is not None:
+            cfg = replace(cfg, decode=replace(cfg.decode, dictionary=dictionary))
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
         if beam:
@@ -90,10 +95,11 @@ class Translator:
     @classmethod
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
                          keep_unk: bool = False, weights: list[float] | None = None,
-                         combine: str = "prob", beam: int | None = None) -> Translator:
+                         combine: str = "prob", beam: int | None = None,
+                         dictionary: str | None = None) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
         pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam)
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")
@@ -161,7 +167,8 @@ class Translator:
             found = replace_unknowns(self.model, [
                 (sources[i], self.source_tokens(lines[i]) if UNK in hyp.tokens else [], hyp.tokens)
                 for i, _, hyp in pairs], self.device)
-            copies = {(i, k): f for (i, k, _), f in zip(pairs, found)}
+            copies = {(i, k): [fill(w, lines[i], self.dictionary) if w else None for w in f]
+                      for (i, k, _), f in zip(pairs, found)}
         out: list[list[Output]] = [[Output("", "", 0.0)] for _ in lines]
         for i, h in zip(todo, hyps):
             out[i] = [self.output(x, copies.get((i, k))) for k, x in enumerate(h)] or [Output("", "", 0.0)]

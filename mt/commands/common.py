@@ -91,3 +91,10 @@ def progress(msg: str) -> None:
 
 SPLIT_HELP = ("translate each line whole, as before sentence splitting (default: sentence by sentence, an over-long "
               "sentence cut at clause punctuation)")
+
+
+def dictionary(p: argparse.ArgumentParser) -> None:
+    """--dictionary: what a copied unknown word becomes (mt/lexicon.py)."""
+    p.add_argument("--dictionary", choices=["none", "jmdict"],
+                   help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
+                        "(default: the run's decode.dictionary)")

@@ -19,6 +19,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam size (default: the run's decode.beam)")
     p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
     p.add_argument("--keep-unk", action="store_true", help="score <unk> outputs as they are (no source-word copy)")
+    common.dictionary(p)
     p.add_argument("--corpus", help="score on this corpus's --split (e.g. everyday), not the run's own; "
                                     "outputs are named <corpus>-<split>")
     p.add_argument("--name", help="an ensemble's run folder for its outputs (default: ensemble-<A>+<B>)")
@@ -31,10 +32,12 @@ def run(args: argparse.Namespace) -> int:
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized, args.corpus)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
-                                                      args.combine)
+                                                      args.combine, dictionary=args.dictionary)
     common.note(f"evaluating {translate.describe(paths, translator)} on {eval_set.src}")
     out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
                                           combine=args.combine, name=args.name)
+    if args.dictionary:  # hyps-<split>.<dictionary>.txt: beside the run's own outputs, not over them
+        name = f"{name}.{args.dictionary}"
     scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
                                check_model.for_translator(translator, paths[0]))
     print(evaluate.format_scores(scores))

@@ -18,6 +18,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port to listen on")
     p.add_argument("--beam", type=int, help="default beam of requests (default: the run's decode.beam)")
     p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
+    common.dictionary(p)
     p.add_argument("--max-batch-sentences", type=int, default=64, help="sentences per decoding batch, across requests")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
     p.add_argument("--max-sentences", type=int, default=64, help="sentences per request")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, False, args.weights, args.combine,
-                                                      args.beam)
+                                                      args.beam, args.dictionary)
     limits = serve.Limits(max_sentences=args.max_sentences, max_chars=args.max_chars,
                           max_batch_sentences=args.max_batch_sentences, max_wait_ms=args.max_wait_ms,
                           queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching,

@@ -18,6 +18,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam size (default: the run's decode.beam)")
     p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
     p.add_argument("--keep-unk", action="store_true", help="print <unk> rather than copying the attended source word")
+    common.dictionary(p)
     p.add_argument("--batch-size", type=int, help="sentences per decoding batch (default: the run's decode.batch_size)")
     p.add_argument("--nbest", type=int, default=1, help="print the N best translations of each line, joined by |||")
     p.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
@@ -60,7 +61,7 @@ def _torch(args: argparse.Namespace):
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
-                                                      args.combine)
+                                                      args.combine, dictionary=args.dictionary)
     common.note(f"translating with {translate.describe(paths, translator)}")
     return translator
 

@@ -1,0 +1,129 @@
+"""A bilingual dictionary for the words a model cannot translate (issue 30 §4).
+
+With a word vocabulary, an English word outside it reaches the model as <unk>, and an output <unk> copies
+the source word it attends to (mt/unk.py): *icy* would come out as "icy". `fill` decides what the copy
+becomes instead:
+
+- a name stays a name: a word written with a capital letter in the user's text (not as its first word)
+  is kept as written ("Tanaka"), never looked up, so it is never replaced by another word;
+- otherwise the word is looked up in JMdict (the `jamdict` and `jamdict-data` packages: the extra
+  `mt-enja[dict]`; JMdict is © the Electronic Dictionary Research and Development Group, CC BY-SA 4.0);
+- a word JMdict lacks is copied as before (and `mt check` flags it `untranslated`).
+
+The sense is chosen by a rule: among the entries with a gloss equal to the word (or to "to <word>", how
+JMdict glosses verbs; after removing a plural or -ed/-ing ending if the word itself has none), prefer a
+match in the entry's first sense, then the more frequent entry (JMdict's priority tags: ichi1, news1,
+spec1, gai1 count 2, their "2" forms 1), then the earlier gloss. The Japanese is the entry's first kanji
+form, or its first kana form where the sense is marked "usually written using kana alone".
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib.util import find_spec
+from typing import Any
+
+from mt.errors import MTError
+
+NAMES = ("none", "jmdict")
+_FREQUENT = {"ichi1": 2, "news1": 2, "spec1": 2, "gai1": 2, "ichi2": 1, "news2": 1, "spec2": 1, "gai2": 1}
+_KANA_ALONE = "word usually written using kana alone"
+_PAREN = re.compile(r"\s*\([^)]*\)\s*")
+_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+
+def lemmas(word: str) -> list[str]:
+    """`word`, then the forms it may be inflected from (dogs → dog, cities → city, walked → walk, going → go)."""
+    out = [word]
+    for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"), ("d", ""),
+                         ("ing", ""), ("ing", "e")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: len(word) - len(suffix)] + repl
+            if len(stem) >= 4 and stem[-1] == stem[-2] and suffix in ("ed", "ing") and not repl:
+                out.append(stem[:-1])  # stopped → stop, running → run
+            out.append(stem)
+    return list(dict.fromkeys(out))
+
+
+def _priority(entry: Any) -> int:
+    tags = set()
+    for forms in (entry.kanji_forms, entry.kana_forms):
+        if forms:
+            tags |= set(forms[0].pri or [])
+    return sum(_FREQUENT.get(t, 0) for t in tags)
+
+
+def _written(entry: Any, sense: Any) -> str:
+    if entry.kanji_forms and _KANA_ALONE not in (sense.misc or []):
+        return entry.kanji_forms[0].text
+    return entry.kana_forms[0].text
+
+
+def choose(word: str, entries: list[Any]) -> str | None:
+    """The Japanese for `word` among JMdict entries (the rule in the module docstring), or None."""
+    wanted = {word, f"to {word}"}
+    best: tuple | None = None
+    for entry in entries:
+        for s, sense in enumerate(entry.senses):
+            for g, gloss in enumerate(sense.gloss):
+                if _PAREN.sub(" ", gloss.text).strip().lower() in wanted:
+                    key = (s == 0, _priority(entry), -g)
+                    if best is None or key > best[0]:
+                        best = (key, _written(entry, sense))
+                    break
+    return best[1] if best else None
+
+
+class JMdict:
+    """English word → Japanese word, from JMdict through jamdict (looked up once per word)."""
+
+    def __init__(self) -> None:
+        try:
+            from jamdict import Jamdict
+        except ImportError:
+            raise MTError("decode.dictionary = \"jmdict\" needs JMdict: pip install 'mt-enja[dict]' "
+                          "(the jamdict and jamdict-data packages)") from None
+        if find_spec("jamdict_data") is None:
+            raise MTError("jamdict has no JMdict database: pip install jamdict-data")
+        self._jam = Jamdict()
+
+    @lru_cache(maxsize=65536)  # noqa: B019 (one dictionary per process; the cache is its point)
+    def lookup(self, word: str) -> str | None:
+        """The Japanese for a lowercase English word, or None where JMdict has no entry for it."""
+        if not _WORD.fullmatch(word):
+            return None
+        for form in lemmas(word):
+            entries = list(self._jam.lookup(form).entries) + list(self._jam.lookup(f"to {form}").entries)
+            found = choose(form, entries)
+            if found:
+                return found
+        return None
+
+
+@lru_cache(maxsize=2)
+def load(name: str) -> JMdict | None:
+    """The dictionary a decode config names ("none": no dictionary)."""
+    if name not in NAMES:
+        raise MTError(f"decode.dictionary: unknown dictionary {name!r}; expected one of {', '.join(NAMES)}")
+    return JMdict() if name == "jmdict" else None
+
+
+def written_as(word: str, raw: str) -> str | None:
+    """How the user wrote the lowercase source word `word` in `raw`: the first occurrence, None if absent."""
+    m = re.search(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])", raw, re.IGNORECASE)
+    return m.group(0) if m else None
+
+
+def fill(word: str, raw: str, dictionary: JMdict | None) -> str:
+    """What an output <unk> that copies source word `word` becomes (the rule in the module docstring)."""
+    written = written_as(word, raw)
+    if written and written != written.lower():
+        first = re.match(r"\W*([A-Za-z]+)", raw)
+        if not (first and first.start(1) == raw.find(written)) or dictionary is None:
+            return written  # a name (or an acronym) the user wrote so: kept as written
+    if dictionary is not None:
+        found = dictionary.lookup(word.lower())
+        if found:
+            return found
+    return written or word

@@ -1,0 +1,111 @@
+"""The unknown-word dictionary (mt/lexicon.py): sense rule, names kept, JMdict lookups, errors."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from types import SimpleNamespace as NS
+
+import pytest
+
+from mt import lexicon
+from mt.errors import MTError
+
+HAS_JMDICT = find_spec("jamdict") is not None and find_spec("jamdict_data") is not None
+
+
+def _entry(kanji: str | None, kana: str, pri: list[str], senses: list[list[str]], kana_alone: bool = False):
+    form = lambda text: NS(text=text, pri=pri)  # noqa: E731
+    misc = ["word usually written using kana alone"] if kana_alone else []
+    return NS(kanji_forms=[form(kanji)] if kanji else [], kana_forms=[form(kana)],
+              senses=[NS(gloss=[NS(text=g) for g in s], misc=misc) for s in senses])
+
+
+class Dictionary:
+    def __init__(self, words: dict[str, str]) -> None:
+        self.words, self.asked = words, []
+
+    def lookup(self, word: str) -> str | None:
+        self.asked.append(word)
+        return self.words.get(word)
+
+
+@pytest.mark.parametrize("word, expected", [("dogs", "dog"), ("cities", "city"), ("walked", "walk"),
+                                            ("stopped", "stop"), ("running", "run"), ("baked", "bake"),
+                                            ("boxes", "box")])
+def test_lemmas_include_the_uninflected_form(word, expected):
+    forms = lexicon.lemmas(word)
+    assert forms[0] == word and expected in forms
+
+
+def test_short_words_are_not_stripped():
+    assert lexicon.lemmas("bus") == ["bus"] and lexicon.lemmas("red") == ["red"]
+
+
+def test_a_first_sense_match_beats_a_frequent_entry_whose_later_sense_matches():
+    later = _entry("回す", "まわす", ["ichi1", "news1"], [["to turn"], ["to bring"]])
+    first = _entry("持って来る", "もってくる", [], [["to bring", "to fetch"]])
+    assert lexicon.choose("bring", [later, first]) == "持って来る"
+
+
+def test_the_more_frequent_entry_wins_then_the_earlier_gloss():
+    rare = _entry("颶風", "ぐふう", [], [["typhoon"]])
+    common = _entry("台風", "たいふう", ["ichi1", "news1"], [["hurricane", "typhoon"]])
+    assert lexicon.choose("typhoon", [rare, common]) == "台風"
+    late = _entry("乙", "おつ", [], [["rough", "messy"]])
+    early = _entry("甲", "こう", [], [["messy"]])
+    assert lexicon.choose("messy", [late, early]) == "甲"
+
+
+def test_kana_alone_senses_give_the_kana_and_parentheses_are_ignored():
+    uk = _entry("齎す", "もたらす", ["ichi1"], [["to bring (about)"]], kana_alone=True)
+    assert lexicon.choose("bring", [uk]) == "もたらす"
+    assert lexicon.choose("carry", [uk]) is None
+
+
+def test_a_name_the_user_capitalised_is_kept_and_never_looked_up():
+    d = Dictionary({"tanaka": "田中", "icy": "冷たい"})
+    assert lexicon.fill("tanaka", "I met Mr. Tanaka yesterday.", d) == "Tanaka"
+    assert d.asked == []
+
+
+def test_a_lowercase_word_is_looked_up_and_a_missing_one_copied():
+    d = Dictionary({"icy": "冷たい"})
+    assert lexicon.fill("icy", "The road was icy this morning.", d) == "冷たい"
+    assert lexicon.fill("zorb", "I tried a zorb.", d) == "zorb"
+
+
+def test_a_capitalised_first_word_is_looked_up_and_kept_as_written_when_missing():
+    d = Dictionary({"icy": "冷たい"})
+    assert lexicon.fill("icy", "Icy roads are dangerous.", d) == "冷たい"
+    assert lexicon.fill("zorbs", "Zorbs are fun.", d) == "Zorbs"
+
+
+def test_without_a_dictionary_copies_keep_the_users_spelling():
+    assert lexicon.fill("tanaka", "I met Mr. Tanaka.", None) == "Tanaka"
+    assert lexicon.fill("icy", "It was icy.", None) == "icy"
+
+
+def test_an_unknown_dictionary_name_is_one_clear_error():
+    with pytest.raises(MTError, match="unknown dictionary 'wordnet'"):
+        lexicon.load("wordnet")
+    assert lexicon.load("none") is None
+
+
+def test_jmdict_without_its_packages_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(lexicon, "find_spec", lambda name: None)
+    monkeypatch.setitem(__import__("sys").modules, "jamdict", None)  # import jamdict → ImportError
+    with pytest.raises(MTError, match=r"mt-enja\[dict\]"):
+        lexicon.JMdict()
+
+
+@pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")
+@pytest.mark.parametrize("word, japanese", [("umbrella", "傘"), ("typhoon", "台風"), ("dentist", "歯医者"),
+                                            ("pilots", "パイロット"), ("icy", "冷たい")])
+def test_jmdict_lookups(word, japanese):
+    assert lexicon.load("jmdict").lookup(word) == japanese
+
+
+@pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")
+def test_jmdict_has_no_entry_for_nonsense_or_non_words():
+    d = lexicon.load("jmdict")
+    assert d.lookup("qzxvbnm") is None and d.lookup("5,000") is None
