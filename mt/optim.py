@@ -27,11 +27,27 @@ def learning_rate(step: int, cfg, decays: int = 0) -> float:
     return cfg.lr * warm * cfg.decay_factor ** decays  # plateau
 
 
+def native_bf16_cpu() -> bool:
+    """oneDNN runs bf16 matmuls natively here (AVX-512 or AMX). Elsewhere (an AVX2-only CPU) it emulates
+    them: on a 2-core AMD EPYC a bf16 matmul ran at 0.84 GFLOP/s against fp32's 56 (docs/speed.md)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def use_bf16(precision: str, dev: torch.device) -> bool:
-    """bf16 autocast: asked for, or `auto` on a CUDA device that supports it."""
+    """bf16 autocast: asked for (on a CPU only where it is native, see precision_note), or `auto` on a CUDA
+    device that supports it."""
     if precision == "auto":
         return dev.type == "cuda" and torch.cuda.is_bf16_supported()
-    return precision == "bf16"
+    return precision == "bf16" and (dev.type != "cpu" or native_bf16_cpu())
+
+
+def precision_note(precision: str, dev: torch.device) -> str | None:
+    """What to tell the user when train.precision = "bf16" falls back to fp32 on this CPU, else None."""
+    if precision == "bf16" and not use_bf16(precision, dev):
+        return (f"train.precision = \"bf16\", but this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native "
+                "bf16 and would emulate it at a fraction of fp32's speed: training in fp32 (results differ from "
+                "a bf16 run in the last digits)")
+    return None
 
 
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:

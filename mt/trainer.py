@@ -32,7 +32,7 @@ from mt.config import Config
 from mt.distributed import Distributed
 from mt.errors import MTError
 from mt.model import build_model, count_parameters
-from mt.optim import learning_rate, make_optimizer
+from mt.optim import learning_rate, make_optimizer, precision_note
 from mt.step import train_step
 from mt.text import detokenize_ja
 from mt.tracking import Tracker
@@ -230,6 +230,8 @@ def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume
     log(f"{cfg.model_type}: {count_parameters(model):,} parameters; vocab {len(prep.src_vocab)}/"
         f"{len(prep.tgt_vocab)}; {len(train_data):,} training pairs; device {dev}"
         + (f"; {dist.world} processes" if dist.world > 1 else ""))
+    if note := precision_note(cfg.train.precision, dev):
+        log(f"note: {note}")
     tracker = Tracker(run, cfg.train.tensorboard and dist.main, state.step + 1, log)
     tracker.text("config", config_mod.to_toml(saved_cfg))
     tracker.text("bleu_signature", _signature(tokenized))
