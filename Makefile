@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # corpora: copied from a local mirror when one is next to the checkout, else downloaded
 export MT_CORPUS_MIRROR ?= $(if $(wildcard ../shared/corpora),$(abspath ../shared/corpora),)
 
-.PHONY: install train test lint clean
+.PHONY: install train test test-fast lint reference clean
 
 $(BIN)/mt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,20 @@ install: $(BIN)/mt
 train: install
 	$(BIN)/mt train --model transformer
 
+# every test, the slow ones too (DDP, kills, soak, browser, benchmarks, longer trainings): what CI runs (.ci/run). `pytest` alone
+# (pyproject's addopts: -m 'not slow') leaves those out: `make test-fast`.
 test: install
+	$(BIN)/python -m pytest -q -m ""
+
+test-fast: install
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check mt tests
+
+# docs/reference.md's commands part, from the parser (tests/test_cli.py fails when it is stale)
+reference: install
+	$(BIN)/python -m mt.commands.reference
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -14,15 +14,14 @@ import hashlib
 import json
 import re
 import statistics
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric
 
-from mt import corpora, experiments, metrics, significance
+from mt import check_model, checks, corpora, experiments, metrics, resumes, significance
 from mt.errors import MTError
 from mt.text import detokenize_ja
 
@@ -50,6 +49,7 @@ class System:
     refs_tok: list[str] | None = None
     signatures: dict[str, str] = field(default_factory=dict)  # as its run was scored (runs only)
     run: Path | None = None
+    src: Path | None = None  # the source side, for the checks (issue 30)
 
     @property
     def ref_hash(self) -> str:
@@ -68,10 +68,11 @@ def run_system(run: Path, split: str, evaluate: Callable[[Path], None] | None = 
     lines = lambda name: list(corpora.read_lines(run / name))  # noqa: E731
     refs = list(corpora.read_lines(Path(info["ref"])))
     signatures = {k: info[f"{k}_signature"] for k in SCORES if f"{k}_signature" in info}
+    src = Path(info["src"]) if "src" in info else None
     if (run / f"hyps-{split}.tok.txt").exists():
         return System(run.name, lines(f"hyps-{split}.txt"), [detokenize_ja(r.split()) for r in refs], split,
-                      lines(f"hyps-{split}.tok.txt"), refs, signatures, run)
-    return System(run.name, lines(f"hyps-{split}.txt"), refs, split, signatures=signatures, run=run)
+                      lines(f"hyps-{split}.tok.txt"), refs, signatures, run, src)
+    return System(run.name, lines(f"hyps-{split}.txt"), refs, split, signatures=signatures, run=run, src=src)
 
 
 def file_systems(ref: Path, hyps: list[Path], ref_tokenized: bool) -> list[System]:
@@ -181,7 +182,7 @@ def seed_groups(runs: list[Path]) -> list[list[Path]]:
     for run in runs:
         if (run / "ensemble.json").exists():
             continue
-        cfg = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
+        cfg = resumes.recorded_raw(run)  # as trained: config.toml with the changes made on resume
         for key in OPERATIONAL:
             cfg.get("train", {}).pop(key, None)
         cfg["epochs_trained"] = sum("epoch" in r for r in experiments.read_metrics(run))
@@ -236,6 +237,7 @@ class Request:
     force: bool = False
     plot: Path | None = None
     x: str = "epochs"
+    src: Path | None = None  # with hyps: their source, for the checks
 
 
 def run(req: Request, evaluate: Callable[[Path], None] | None = None, warn: Callable[[str], None] = print) -> str:
@@ -244,6 +246,7 @@ def run(req: Request, evaluate: Callable[[Path], None] | None = None, warn: Call
         if not (req.hyps and req.ref):
             raise MTError("--ref and --hyps go together")
         runs, systems, notes = [], file_systems(req.ref, req.hyps, req.ref_tokenized), []
+        systems = [replace(s, src=req.src) for s in systems]
     else:
         runs, systems, notes = from_runs(req.runs, req.split, req.baseline, evaluate)
     if req.plot:
@@ -258,7 +261,24 @@ def run(req: Request, evaluate: Callable[[Path], None] | None = None, warn: Call
     report["seed_groups"] = [seed_spread(report, g) for g in seed_groups([s.run for s in systems if s.run])]
     if table:
         report["runs"] = table
+    report["checks"] = system_checks(systems, warn)
     return format_report(report, req.fmt, table)
+
+
+def system_checks(systems: list[System], warn: Callable[[str], None]) -> dict | None:
+    """Lines each `mt check` flag fires on, per system with a known source (issue 30); a run is checked with
+    its own vocabulary and corpus calibration."""
+    rows = []
+    for s in systems:
+        if s.src is None or not s.src.is_file():
+            continue
+        sources = list(corpora.read_lines(s.src))
+        if len(sources) != len(s.hyps):
+            warn(f"checks: {s.name} has {len(s.hyps)} lines but its source {s.src} has {len(sources)}; not checked")
+            continue
+        checker = check_model.for_run(s.run) if s.run else checks.checker()
+        rows.append({"system": s.name, **checks.totals(checks.check_lines(sources, s.hyps, checker), checker.checked())})
+    return {"flags": list(checks.FLAGS), "rows": rows} if rows else None
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -310,6 +330,10 @@ def format_report(report: dict, fmt: str = "table", runs_table: list[list[str]] 
     for group in report.get("seed_groups", []):
         spread = ", ".join(f"{SCORES[k]} {v['mean']:.2f} ± {v['sd']:.2f}" for k, v in group["scores"].items())
         out += ["", f"seeds {', '.join(group['runs'])}: mean ± sd across seeds: {spread}"]
+    if report.get("checks"):
+        flags = report["checks"]["flags"]
+        rows = [["system", *flags]] + [[r["system"], *(str(r.get(f, "–")) for f in flags)] for r in report["checks"]["rows"]]
+        out += ["", "checks: lines flagged (mt check; – not checked)"] + _render(rows, fmt)
     return "\n".join(out)
 
 

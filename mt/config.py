@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mt.corpora import check_names
 from mt.errors import MTError
 from mt.model_config import config_class  # torch-free: a config is checked before torch loads
 
@@ -23,7 +24,8 @@ from mt.model_config import config_class  # torch-free: a config is checked befo
 class DataConfig:
     """Which corpus, how each side is tokenized, how the vocabularies are built."""
 
-    corpus: str = "small_parallel_enja"
+    corpus: str = "small_parallel_enja"  # a name, folder or TSV file; "a+b" trains on both (mt/mixing.py)
+    exclude: tuple[str, ...] = ()  # corpora whose dev/test English is removed from training, besides the members'
     src_tokenizer: Literal["en", "space"] = "en"  # en: the normalizer (idempotent on pre-tokenized English)
     tgt_tokenizer: Literal["auto", "space", "janome", "none"] = "auto"  # auto: space if the corpus is tokenized, else janome
     subword: Literal["none", "unigram", "bpe"] = "none"  # sentencepiece, trained on the train split
@@ -37,6 +39,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.tgt_tokenizer == "none" and self.subword == "none":
             raise MTError("config data.tgt_tokenizer = 'none' needs data.subword = 'unigram' or 'bpe'")
+        check_names(self.corpus, self.exclude)
 
     def resolved(self, tokenized: bool) -> DataConfig:
         """`tgt_tokenizer = "auto"` made concrete for a corpus: space if it is pre-tokenized, else janome."""
@@ -94,7 +97,7 @@ class DecodeConfig:
     max_len_a: float = 1.5  # max output length = a * source length + b
     max_len_b: int = 10
     batch_size: int = 64  # sentences per decoding batch
-    max_src_len: int = 200  # longer inputs are truncated (with a warning)
+    max_src_len: int = 200  # longer sentences are cut into pieces (mt/sentences.py); whole lines (--no-split) truncated
     replace_unk: bool = True  # an output <unk> copies the source word it attends to most (mt/unk.py)
 
 
@@ -121,6 +124,10 @@ class Config:
 def _coerce(value: Any, typ: Any, where: str) -> Any:
     """Check/convert one TOML value to a dataclass field's type."""
     origin = typing.get_origin(typ)
+    if origin is tuple and typing.get_args(typ)[1:] == (Ellipsis,):
+        if not isinstance(value, (list, tuple)):
+            raise MTError(f"config {where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(typ)[0], where) for v in value)
     if origin is tuple:
         args = typing.get_args(typ)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):

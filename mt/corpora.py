@@ -1,28 +1,30 @@
-"""Corpus registry: names → files, download or mirror copy with SHA256 checks, splits.
+"""Corpus registry: names → files, download or mirror copy with SHA256 checks, splits, mixes.
 
-Every corpus ends up as a folder holding {train,dev,test}.{en,ja}, one sentence per line.
+Every corpus ends up as a folder holding {train,dev,test}.{en,ja}, one sentence per line (an
+evaluation-only corpus, such as the shipped `everyday` set, holds dev and test only).
 A TSV (`English<TAB>Japanese`) is split deterministically so that identical English
-sentences never straddle two splits.
+sentences never straddle two splits. A mix `a+b` becomes one folder (mt/mixing.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from mt import files
+from mt import files, mixing
 from mt.errors import MTError
+from mt.files import atomic_folder, count_lines, decode_line, read_lines  # here since ever: corpora.read_lines
+from mt.text import detokenize_ja
 
 SPLITS = ("train", "dev", "test")
 SIDES = ("en", "ja")
-SAMPLE_TSV = Path(__file__).resolve().parent.parent / "corpora" / "sample.tsv"
+SHIPPED = Path(__file__).resolve().parent.parent / "corpora"
+SAMPLE_TSV = SHIPPED / "sample.tsv"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class CorpusSpec:
     sha256: dict[str, str]
     tokenized: bool  # True: both sides pre-tokenized with single spaces
     tsv: str = ""  # for TSV corpora: the one file that holds English<TAB>Japanese
+    shipped: Path | None = None  # a folder shipped with mt (nothing to fetch, no checksum)
 
 
 CORPORA: dict[str, CorpusSpec] = {
@@ -62,24 +65,12 @@ CORPORA: dict[str, CorpusSpec] = {
         tokenized=False,
         tsv="jpn.txt",
     ),
+    "everyday": CorpusSpec(
+        name="everyday",
+        description="everyday English written for mt (names, numbers, times, two clauses, …): dev/test only",
+        url="", sha256={}, tokenized=False, shipped=SHIPPED / "everyday",
+    ),
 }
-
-
-@contextmanager
-def atomic_folder(folder: Path) -> Iterator[Path]:
-    """Build a folder in a temp sibling; it replaces `folder` only if the block succeeds."""
-    with files.writing(folder):
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
-    try:
-        with files.writing(folder):
-            yield tmp
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def cache_root() -> Path:
@@ -127,6 +118,8 @@ def fetch(name: str, mirror: str | None = None, force: bool = False, log: Callab
     if name not in CORPORA:
         raise MTError(f"unknown corpus {name!r}; known: {', '.join(list_names())}")
     spec = CORPORA[name]
+    if spec.shipped:
+        return spec.shipped
     raw_dir = cache_root() / "corpora" / name
     mirror = mirror or os.environ.get("MT_CORPUS_MIRROR")
     refetched = False
@@ -154,6 +147,8 @@ def verification_note(name: str) -> str:
     """What `fetch` checked for corpus `name`, in words for the user."""
     if name == "sample":
         return f"split from {SAMPLE_TSV.name}, shipped with mt (no checksum)"
+    if CORPORA[name].shipped:
+        return f"shipped with mt in {CORPORA[name].shipped} (no checksum)"
     files = ", ".join(CORPORA[name].sha256)
     return f"SHA256 of {files} verified" + (", splits checked" if CORPORA[name].tsv else "")
 
@@ -225,30 +220,69 @@ def split_tsv(tsv: Path, out_dir: Path, held_out: int = 2) -> None:
                 outs[(s, "ja")].write(ja + "\n")
 
 
-def decode_line(raw: bytes, path: Path, lineno: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise MTError(f"{path}:{lineno}: invalid UTF-8 (byte {e.start})") from None
+def resolve(corpus: str, mirror: str | None = None, exclude: Sequence[str] = (),
+            training: bool = True) -> tuple[Path, bool]:
+    """A corpus name, a folder of {train,dev,test}.{en,ja}, a TSV file, or a mix `a+b` → (folder, tokenized).
+
+    With `exclude` (or a mix), training pairs whose English is in a dev or test split of a member or of an
+    excluded corpus are removed (mt/mixing.py). `training`: the folder must hold a train split."""
+    names = mixing.parts(corpus)
+    if len(names) == 1 and not exclude:
+        source = _source(corpus, mirror)
+        if training and not source.trains:
+            raise MTError(f"corpus {corpus!r} has dev and test only (an evaluation set): train on another corpus, "
+                          f"and name it in data.exclude to keep its lines out of training")
+        validate(source.folder, training)
+        return source.folder, source.tokenized
+    members = [_source(n, mirror) for n in names]
+    held = [_source(n, mirror) for n in dict.fromkeys(exclude) if n not in names]
+    for s in members + held:
+        validate(s.folder)
+    if training and not any(m.trains for m in members):
+        raise MTError(f"corpus {corpus!r}: no member has a train split")
+    folder = cache_root() / "corpora" / "mix" / mixing.cache_name(members, held)
+    if not (folder / "DONE").exists():
+        mixing.build(folder, members, held)
+    validate(folder, training)
+    return folder, (folder / "TOKENIZED").exists()
 
 
-def resolve(corpus: str, mirror: str | None = None) -> tuple[Path, bool]:
-    """A corpus name, a folder of {train,dev,test}.{en,ja}, or a TSV file → (folder, tokenized)."""
+def _source(corpus: str, mirror: str | None) -> mixing.Source:
+    """One corpus name, folder or TSV file → its split folder, fetched or split as needed."""
     if corpus in CORPORA or corpus == "sample":
-        folder = fetch(corpus, mirror)
         tokenized = CORPORA[corpus].tokenized if corpus in CORPORA else False
-    else:
-        path = Path(corpus)
-        if path.is_file():
-            folder, tokenized = _split_cached(path), False
-        elif path.is_dir():
-            folder = path
-            tokenized = (path / "TOKENIZED").exists()
-        else:
-            raise MTError(f"corpus {corpus!r} is neither a known name ({', '.join(list_names())}) "
-                          f"nor an existing folder or TSV file")
-    validate(folder)
-    return folder, tokenized
+        return mixing.Source(corpus, fetch(corpus, mirror), tokenized)
+    path = Path(corpus)
+    if path.is_file():
+        return mixing.Source(corpus, _split_cached(path), False)
+    if path.is_dir():
+        return mixing.Source(corpus, path, (path / "TOKENIZED").exists())
+    raise MTError(f"corpus {corpus!r} is neither a known name ({', '.join(list_names())}) "
+                  f"nor an existing folder or TSV file")
+
+
+def check_names(corpus: str, exclude: Sequence[str], where: str = "config data") -> None:
+    """A mix's members and the excluded corpora are known names or paths (checked when a config is read;
+    a single corpus is checked when it is resolved, as before)."""
+    names = mixing.parts(corpus)
+    if len(names) == 1 and not exclude:
+        return
+    for key, values in (("corpus", names), ("exclude", list(exclude))):
+        for name in values:
+            if name not in list_names() and os.sep not in name and "/" not in name and not Path(name).exists():
+                raise MTError(f"{where}.{key}: unknown corpus {name!r} in {corpus if key == 'corpus' else values!r}; known: "
+                              f"{', '.join(list_names())} (or a folder or TSV file)")
+
+
+def raw_reference(folder: Path, split: str) -> Path:
+    """A pre-tokenized corpus's `split`.ja as plain text (cached): the reference of a model trained on raw text."""
+    src = folder / f"{split}.ja"
+    st = src.stat()
+    key = hashlib.sha256(f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    out = cache_root() / "corpora" / "detok" / key / f"{split}.ja"
+    if not out.exists():
+        files.write_text(out, "".join(detokenize_ja(line.split()) + "\n" for line in read_lines(src)))
+    return out
 
 
 def _split_cached(tsv: Path, held_out: int = 2) -> Path:
@@ -264,33 +298,19 @@ def _split_cached(tsv: Path, held_out: int = 2) -> Path:
     return folder
 
 
-def validate(folder: Path) -> None:
-    """Every split exists, both sides have the same line count, train is not empty."""
+def validate(folder: Path, training: bool = False) -> None:
+    """Every split exists (train may be absent unless `training`), both sides have the same line count, and a
+    train split is not empty."""
     for split in SPLITS:
         paths = [folder / f"{split}.{side}" for side in SIDES]
+        if split == "train" and not training and not any(p.exists() for p in paths):
+            continue
         for p in paths:
             if not p.exists():
                 raise MTError(f"corpus file missing: {p}")
-        counts = [_count_lines(p) for p in paths]
+        counts = [count_lines(p) for p in paths]
         if counts[0] != counts[1]:
             raise MTError(f"line counts differ: {paths[0]} has {counts[0]}, "
                           f"{paths[1]} has {counts[1]}")
-        if split == "train" and counts[0] == 0:
+        if split == "train" and training and counts[0] == 0:
             raise MTError(f"empty corpus: {paths[0]} has no lines")
-
-
-def _count_lines(path: Path) -> int:
-    """Lines in a file, counting a last line without a newline."""
-    with open(path, "rb") as f:
-        n = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            n += f.read(1) != b"\n"
-    return n
-
-
-def read_lines(path: Path):
-    """Yield decoded lines (without newline) with file:line errors on invalid UTF-8."""
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            yield decode_line(raw, path, n).rstrip("\r\n")

@@ -18,6 +18,7 @@ import torch
 from mt.config import DataConfig
 from mt.corpora import SPLITS, atomic_folder, cache_root, read_lines
 from mt.errors import MTError
+from mt.mixing import describe, read_record
 from mt.text import Pipeline, train_sentencepiece
 from mt.vocab import BOS, EOS, PAD, Vocab
 
@@ -64,6 +65,7 @@ class Prepared:
     tgt_vocab: Vocab
     folder: Path  # the cache folder
     corpus_dir: Path
+    removed: dict | None = None  # a mix's record of the held-out pairs removed from training (mt/mixing.py)
 
     def split(self, name: str) -> Encoded:
         return Encoded.load(self.folder, name)
@@ -104,7 +106,10 @@ def prepare(cfg: DataConfig, corpus_dir: Path, log=print, vocabs: dict[str, Voca
         with atomic_folder(folder) as tmp:
             _prepare_into(cfg, corpus_dir, tmp, vocabs)
             (tmp / "DONE").write_text("ok")
-    return load_prepared(folder, cfg, corpus_dir)
+    prep = load_prepared(folder, cfg, corpus_dir)
+    if prep.removed:
+        log(describe(prep.removed))
+    return prep
 
 
 def load_prepared(folder: Path, cfg: DataConfig, corpus_dir: Path) -> Prepared:
@@ -115,7 +120,7 @@ def load_prepared(folder: Path, cfg: DataConfig, corpus_dir: Path) -> Prepared:
     vocabs = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
     return Prepared(Pipeline(cfg.src_tokenizer, sp("src")), Pipeline(cfg.tgt_tokenizer, sp("tgt")),
                     Vocab.from_json(vocabs["src"]), Vocab.from_json(vocabs["tgt"]),
-                    folder, corpus_dir)
+                    folder, corpus_dir, read_record(corpus_dir))
 
 
 def _prepare_into(cfg: DataConfig, corpus_dir: Path, out: Path, fixed: dict[str, Vocab] | None = None) -> None:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mt import check_model, checks, config, corpora, experiments, files, metrics
 from mt import checkpoint as ckpt
-from mt import config, corpora, experiments, files, metrics
 from mt.errors import MTError
 from mt.text import detokenize_ja
 from mt.translate import Output, Translator
@@ -25,8 +25,9 @@ class EvalSet:
 
 
 def eval_set(checkpoint: Path, split: str = "test", src: str | None = None, ref: str | None = None,
-             ref_tokenized: bool = False) -> EvalSet:
-    """`--src/--ref` files, else the checkpoint's own corpus split."""
+             ref_tokenized: bool = False, corpus: str | None = None) -> EvalSet:
+    """`--src/--ref` files, else a split of `corpus` (written under <corpus>-<split>), else of the checkpoint's own
+    corpus. A model that does not write the corpus's own tokens (trained on raw text) is scored on plain text."""
     if src or ref:
         if not (src and ref):
             raise MTError("--src and --ref go together")
@@ -34,9 +35,19 @@ def eval_set(checkpoint: Path, split: str = "test", src: str | None = None, ref:
             if not Path(p).is_file():
                 raise MTError(f"file not found: {p}")
         return EvalSet(Path(src), Path(ref), ref_tokenized, Path(src).stem)
-    cfg = config.build(ckpt.read_meta(checkpoint)["config"])
-    folder, tokenized = corpora.resolve(cfg.data.corpus)
-    return EvalSet(folder / f"{split}.en", folder / f"{split}.ja", tokenized, split)
+    meta = ckpt.read_meta(checkpoint)
+    cfg = config.build(meta["config"])
+    folder, tokenized = corpora.resolve(corpus or cfg.data.corpus, exclude=() if corpus else cfg.data.exclude,
+                                        training=False)
+    name = split_name(split, corpus)
+    if tokenized and cfg.data.resolved(meta.get("corpus_tokenized", True)).tgt_tokenizer != "space":
+        return EvalSet(folder / f"{split}.en", corpora.raw_reference(folder, split), False, name)
+    return EvalSet(folder / f"{split}.en", folder / f"{split}.ja", tokenized, name)
+
+
+def split_name(split: str, corpus: str | None = None) -> str:
+    """What a split's outputs are named: `test`, or `everyday-test` for a split of another corpus (--corpus)."""
+    return f"{Path(corpus).name}-{split}" if corpus else split
 
 
 def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: float | None = None,
@@ -45,7 +56,8 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     int8, …, named by --checkpoint) writes under its own name so it never overwrites its run's scores."""
     translator = Translator.from_checkpoint(path, device, alpha=alpha, keep_unk=keep_unk)
     out_dir, name = output_place([path], test, derived)
-    return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam)
+    return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam,
+                    check_model.for_translator(translator, path))
 
 
 def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weights: list[float] | None = None,
@@ -68,11 +80,11 @@ def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weight
     return folder, test.name
 
 
-def evaluate_run(split: str, device: str = "cpu") -> Callable[[Path], None]:
-    """`mt compare --evaluate`: a function that evaluates a run's final checkpoint on `split`."""
+def evaluate_run(split: str, device: str = "cpu", corpus: str | None = None) -> Callable[[Path], None]:
+    """`mt compare --evaluate`: a function that evaluates a run's final checkpoint on `split` (of `corpus`)."""
     def run(folder: Path) -> None:
         path = experiments.best_checkpoint(folder)
-        evaluate_checkpoint(path, eval_set(path, split), device)
+        evaluate_checkpoint(path, eval_set(path, split, corpus=corpus), device)
     return run
 
 
@@ -143,11 +155,16 @@ def bleu_signature(ref_tokenized: bool) -> str:
 
 
 def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokenized: bool,
-             out_dir: Path, name: str, beam: int | None = None) -> dict:
-    """Translate src, score against ref, write hyps-<name>.txt (+ .tok.txt) and eval-<name>.json."""
-    scored = decode_and_score(translator, read_pairs(src_path, ref_path, ref_tokenized), beam)
+             out_dir: Path, name: str, beam: int | None = None, checker: checks.Checker | None = None) -> dict:
+    """Translate src, score against ref, write hyps-<name>.txt (+ .tok.txt) and eval-<name>.json; with a
+    `checker`, the lines each `mt check` flag fires on go in as "checks"."""
+    pairs = read_pairs(src_path, ref_path, ref_tokenized)
+    scored = decode_and_score(translator, pairs, beam)
     scores = {"beam": beam or translator.decode.beam, "alpha": translator.decode.alpha, "src": str(src_path),
               "ref": str(ref_path), **scored.scores}
+    if checker:
+        hyps = [o.text for o in scored.outputs]
+        scores["checks"] = checks.totals(checks.check_lines(pairs.sources, hyps, checker), checker.checked())
     files.write_text(out_dir / f"hyps-{name}.txt", "".join(o.text + "\n" for o in scored.outputs))
     if ref_tokenized:
         files.write_text(out_dir / f"hyps-{name}.tok.txt", "".join(o.tokens + "\n" for o in scored.outputs))
@@ -162,4 +179,6 @@ def format_scores(scores: dict) -> str:
         lines.append(f"BLEU (corpus tokens) {scores['bleu_tok']:6.2f}  {scores['bleu_tok_signature']}")
     lines.append(f"BLEU (ja-mecab)      {scores['bleu_ja']:6.2f}  {scores['bleu_ja_signature']}")
     lines.append(f"chrF                 {scores['chrf']:6.2f}  {scores['chrf_signature']}")
+    if "checks" in scores:
+        lines.append(f"checks (lines)       {checks.format_totals(scores['checks'])}")
     return "\n".join(lines)

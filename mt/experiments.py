@@ -2,6 +2,7 @@
 
 experiments/runs/<name>/
     config.toml  vocab.json  [src|tgt].sp.model  metrics.jsonl  train.log
+    [config-changes.jsonl]  (settings changed on resume, each from its epoch: mt/resumes.py)
     last.safetensors  best.safetensors  epoch-<n>.safetensors  [averaged.safetensors]
     eval-<split>.json  hyps-<split>.txt
 """

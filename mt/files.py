@@ -7,6 +7,7 @@ path and the cause; the file it was replacing is left as it was.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,3 +83,44 @@ def append_line(path: Path, line: str) -> None:
         except OSError:
             f.truncate(start)
             raise
+
+
+@contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """Build a folder in a temp sibling; it replaces `folder` only if the block succeeds."""
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
+    try:
+        with writing(folder):
+            yield tmp
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def decode_line(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MTError(f"{path}:{lineno}: invalid UTF-8 (byte {e.start})") from None
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    """Yield decoded lines (without newline) with file:line errors on invalid UTF-8."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            yield decode_line(raw, path, n).rstrip("\r\n")
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file, counting a last line without a newline."""
+    with open(path, "rb") as f:
+        n = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            n += f.read(1) != b"\n"
+    return n

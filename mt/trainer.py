@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
-from mt import corpora, data, experiments, files, memory
+from mt import corpora, data, experiments, files, memory, resumes
 from mt.config import Config
 from mt.distributed import Distributed
 from mt.errors import MTError
@@ -91,10 +91,7 @@ def start(cfg: Config | None, name: str | None, resume: str | None, flags: dict,
     and `sets`); returns (run folder, summary)."""
     if resume:
         run = experiments.find_run(resume)
-        # a resumed run may be extended (--epochs, --set train.max_minutes=…); the change is saved
-        epochs = flags.get("train.epochs")
-        cfg = config_mod.build(config_mod.read_toml(run / "config.toml"),
-                               ([f"train.epochs={epochs}"] if epochs else []) + sets)
+        cfg = resumes.resumed_config(run, flags, sets)  # only operational settings may change: mt/resumes.py
     else:
         run = experiments.runs_root() / (name or f"{cfg.model_type}-{Path(cfg.data.corpus).name}")
     return run, train(cfg, run, device, resume=bool(resume), log=log)
@@ -145,7 +142,8 @@ def fit(s: Session) -> str:
         s.log(f"early stopping: no dev BLEU gain for {s.state.bad_epochs} epochs "
               f"(best {s.state.best_bleu:.2f} at epoch {s.state.best_epoch})")
     elif stopped == "time limit":
-        s.log(f"time limit: {s.state.train_seconds / 60:.1f} minutes of training")
+        s.log(f"time limit: {s.state.train_seconds / 60:.1f} minutes of training, {s.state.epoch} of "
+              f"{s.cfg.train.epochs} epochs: the result is not the config's (`mt train --resume {s.run.name}` finishes it)")
     return stopped
 
 
@@ -182,9 +180,9 @@ def _claim(run: Path, resume: bool, dist: Distributed) -> ExitStack:
 def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.Prepared, Pairs]:
     """Corpus and encoded data (rank 0 first, the others then find them ready), `auto` settings made concrete;
     the dev set to decode (its encoded sources, the corpus's references)."""
-    found = corpora.resolve(cfg.data.corpus) if dist.main else None  # fetch or split the corpus once
+    found = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude) if dist.main else None  # fetch/split once
     dist.barrier()
-    corpus_dir, tokenized = found or corpora.resolve(cfg.data.corpus)
+    corpus_dir, tokenized = found or corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
     cfg = replace(cfg, data=cfg.data.resolved(tokenized))
     prep = data.prepare(cfg.data, corpus_dir, log) if dist.main else None
     dist.barrier()
@@ -238,8 +236,10 @@ def _resume(run: Path, model: nn.Module, optimizer, dev: torch.device, cfg: Conf
     if dist.main:
         if stale := ckpt.remove_stale_temps(run):
             log(f"removed {len(stale)} unfinished checkpoint write(s) of a killed run: {', '.join(p.name for p in stale)}")
-        files.write_text(run / "config.toml", config_mod.to_toml(cfg))
     state = restore_training(run / "last.safetensors", model, optimizer, dev)
+    if dist.main:  # config.toml stays as the run started; each change is recorded with the epoch it starts at
+        for c in resumes.record(run, cfg, state.epoch + 1, state.step):
+            log(f"{c['key']}: {c['old']} → {c['new']} from epoch {c['epoch']} (recorded in {resumes.CHANGES})")
     if dist.main and (dropped := experiments.keep_metrics_through(run, state.epoch)):
         log(f"{dropped} record(s) in metrics.jsonl were of epochs after the last checkpoint: removed, they are redone")
     log(f"resumed {run.name} at epoch {state.epoch}, batch {state.batch_in_epoch}, step {state.step}")
@@ -249,7 +249,8 @@ def _resume(run: Path, model: nn.Module, optimizer, dev: torch.device, cfg: Conf
 def _finish(s: Session, stopped: str) -> dict:
     """The summary; after a full run, averaging and the final choice; DDP teardown."""
     in_sync = s.dist.in_sync(s.model)
-    summary = {"stopped": stopped, "epochs": s.state.epoch, "steps": s.state.step,
+    summary = {"stopped": stopped, "epochs": s.state.epoch, "planned_epochs": s.cfg.train.epochs,
+               "complete": stopped in ("epochs", "early stopping"), "steps": s.state.step,
                "best_dev_bleu": s.state.best_bleu, "best_epoch": s.state.best_epoch,
                "train_minutes": round(s.state.train_seconds / 60, 2), "ranks_in_sync": in_sync}
     if s.dist.main and stopped != "interrupted" and s.cfg.train.average_last > 1:
@@ -368,7 +369,8 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model: nn.Module, tok
             files.write_bytes(run / f"{side}.sp.model", pipe.sp_model)
     info = {"model": cfg.model_type, "params": count_parameters(model), "corpus": cfg.data.corpus,
             "corpus_dir": str(prep.corpus_dir), "corpus_tokenized": tokenized, "torch": torch.__version__,
-            "sacrebleu": sacrebleu.__version__, "bleu_signature": bleu_signature(tokenized)}
+            "sacrebleu": sacrebleu.__version__, "bleu_signature": bleu_signature(tokenized),
+            **({"removed_from_training": prep.removed} if prep.removed else {})}
     files.write_text(run / "info.json", json.dumps(info, indent=1))
     for name, text in run_files.items():
         files.write_text(run / name, text)

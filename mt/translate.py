@@ -17,6 +17,7 @@ from mt.data import pad_sources
 from mt.ensemble import Ensemble
 from mt.errors import MTError
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
+from mt.sentences import plan_line
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
 from mt.unk import replace_unknowns
 from mt.vocab import UNK, Vocab
@@ -54,12 +55,14 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
-                        keep_unk: bool = False) -> Translator:
-        """Load a checkpoint; `alpha` overrides the length penalty of its decode config, `keep_unk`
-        turns unknown-word replacement off."""
+                        keep_unk: bool = False, beam: int | None = None) -> Translator:
+        """Load a checkpoint; `alpha` and `beam` override the length penalty and default beam of its decode
+        config, `keep_unk` turns unknown-word replacement off."""
         model, cfg, meta = ckpt.load_model(path, device)
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
+        if beam:
+            cfg = replace(cfg, decode=replace(cfg.decode, beam=beam))
         if keep_unk:
             cfg = replace(cfg, decode=replace(cfg.decode, replace_unk=False))
         src_pipe = Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp")))
@@ -70,10 +73,10 @@ class Translator:
     @classmethod
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
                          keep_unk: bool = False, weights: list[float] | None = None,
-                         combine: str = "prob") -> Translator:
+                         combine: str = "prob", beam: int | None = None) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
         pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk)
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")
@@ -89,10 +92,14 @@ class Translator:
     def source_tokens(self, text: str) -> list[str]:
         return source_tokens(text, self.src_pipe, self.src_vocab)
 
+    def source_limit(self) -> int:
+        """The most source tokens the model reads: decode.max_src_len, or fewer where its positions end."""
+        return min(self.decode.max_src_len, self.model.max_output_positions() - 1)
+
     def source_ids(self, text: str) -> tuple[list[int], bool]:
-        """A raw sentence → ids, truncated to max_src_len (second value: was it truncated)."""
+        """A raw sentence → ids, truncated to source_limit() (second value: was it truncated)."""
         ids = self.src_vocab.encode(self.source_tokens(text))
-        limit = min(self.decode.max_src_len, self.model.max_output_positions() - 1)
+        limit = self.source_limit()
         return ids[:limit], len(ids) > limit
 
     def output(self, hyp: Hypothesis, copies: list[str | None] | None = None) -> Output:
@@ -168,6 +175,51 @@ def _check_shared(path_a: Path, a: Translator, path_b: Path, b: Translator) -> N
                           f"ensemble members must share vocabularies and tokenization")
 
 
+@dataclass(frozen=True)
+class LineTranslation:
+    """One input line's translation: its n-best Outputs (one, joined, for a line of several pieces), and the
+    notes the user should read (a sentence cut into pieces, a truncated line, n-best given for one piece only)."""
+
+    outputs: list[Output]
+    notes: list[str]
+
+
+def translate_lines(translator, lines: list[str], beam: int | None = None, nbest: int = 1,
+                    batch_size: int | None = None, split: bool = True) -> list[LineTranslation]:
+    """Input lines → their sentences (mt/sentences.py), all decoded together → each line's pieces joined.
+
+    An over-long sentence is cut at clause punctuation (then between words) into pieces that fit, never
+    truncated. split=False translates each line whole, truncated past the model's limit with a note (the
+    behaviour before sentence splitting); one-sentence lines translate the same either way."""
+    limit = translator.source_limit()
+
+    def count(text: str) -> int:
+        return len(source_tokens(text, translator.src_pipe, translator.src_vocab))
+
+    plans = [plan_line(line, limit, count, split) for line in lines]
+    pieces = [piece for plan in plans for piece in plan.pieces]
+    outputs = translator.translate(pieces, beam, nbest, batch_size) if pieces else []
+    result, start = [], 0
+    for plan in plans:
+        result.append(_joined(outputs[start: start + len(plan.pieces)], plan.notes, nbest))
+        start += len(plan.pieces)
+    return result
+
+
+def _joined(outputs: list[list[Output]], notes: list[str], nbest: int) -> LineTranslation:
+    """A line's pieces' n-best lists → the line's: a lone piece's own list, else the pieces' 1-bests joined
+    (Japanese text without spaces, corpus tokens with one; the score is the sum of theirs)."""
+    if len(outputs) <= 1:
+        return LineTranslation(outputs[0] if outputs else [Output("", "", 0.0)], notes)
+    best = [o[0] for o in outputs]
+    joined = Output(detokenize_ja([o.text for o in best if o.text]), " ".join(o.tokens for o in best if o.tokens),
+                    sum(o.score for o in best))
+    if nbest > 1:
+        notes = [*notes, f"translated as {len(outputs)} sentences or pieces: n-best lists are for a line "
+                         f"translated whole; given is one translation, the best of each piece joined"]
+    return LineTranslation([joined], notes)
+
+
 def _read_lines(source: BinaryIO, out: queue.Queue) -> None:
     """Reader thread: raw byte lines into a bounded queue (None = end)."""
     for raw in source:
@@ -184,11 +236,14 @@ def _decode_input(raw: bytes, lineno: int, warn: Callable[[str], None]) -> str:
 
 
 def stream(translator, source: BinaryIO, out: TextIO, beam: int | None = None, nbest: int = 1,
-           tokenized: bool = False, batch_size: int | None = None, warn: Callable[[str], None] = print) -> None:
+           tokenized: bool = False, batch_size: int | None = None, warn: Callable[[str], None] = print,
+           after: Callable[[list[str], list[str]], None] | None = None, split: bool = True) -> None:
     """`mt translate`: lines from `source` → one translation per line on `out`, as they arrive.
 
     A line is translated as soon as it is read, batched with whatever else is already waiting (up to a
-    batch); memory stays flat for any input length (the queue is bounded). n-best lists are joined by |||."""
+    batch); memory stays flat for any input length (the queue is bounded). Each line is split into sentences
+    (translate_lines; split=False: not) and their translations joined. n-best lists are joined by |||.
+    `after(sources, best translations)` sees each batch once it is written (mt translate --check)."""
     batch_size = batch_size or translator.decode.batch_size
     lines: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     threading.Thread(target=_read_lines, args=(source, lines), daemon=True).start()
@@ -203,13 +258,14 @@ def stream(translator, source: BinaryIO, out: TextIO, beam: int | None = None, n
         if chunk[-1] is None:
             ended = True
             chunk.pop()
-        texts = []
-        for raw in chunk:
-            lineno += 1
-            text = _decode_input(raw, lineno, warn)
-            if text.strip() and translator.source_ids(text)[1]:
-                warn(f"line {lineno}: longer than {translator.decode.max_src_len} tokens, translated from a truncated source")
-            texts.append(text)
-        for outs in translator.translate(texts, beam=beam, nbest=nbest, batch_size=batch_size):
-            out.write(" ||| ".join(o.tokens if tokenized else o.text for o in outs) + "\n")
+        first = lineno + 1
+        texts = [_decode_input(raw, first + k, warn) for k, raw in enumerate(chunk)]
+        lineno += len(chunk)
+        results = translate_lines(translator, texts, beam, nbest, batch_size, split)
+        for k, line in enumerate(results):
+            for note in line.notes:
+                warn(f"line {first + k}: {note}")
+            out.write(" ||| ".join(o.tokens if tokenized else o.text for o in line.outputs) + "\n")
         out.flush()
+        if after:
+            after(texts, [line.outputs[0].text for line in results])

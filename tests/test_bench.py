@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+from pathlib import Path
+
+import pytest
 
 from mt import memory
 from mt.cli import main
 from mt.experiments import best_checkpoint
-from tests.conftest import ROOT, tiny_sets, train_tiny
+from tests.helpers import ROOT, tiny_sets, train_tiny
 
 TRAIN_FIELDS = ["tgt_tokens_per_s", "src_tgt_tokens_per_s", "ms_per_step", "model_flops_per_s", "matmul_peak_fp32",
                 "matmul_peak_bf16", "mfu", "peak_rss_mb", "params", "flops_per_src_token", "flops_per_tgt_token"]
 ROW_FIELDS = ["sentences_per_s", "peak_rss_mb", "command_seconds"]
 
 
+@pytest.mark.slow  # a 2048² fp32 and bf16 matmul peak, 5 tries each, besides the training
 def test_bench_train(tmp_path, capsys):
     out = tmp_path / "train.json"
     args = ["bench", "train", "--model", "transformer", "--config", str(ROOT / "tests" / "tiny.toml"),
@@ -33,10 +38,37 @@ def test_bench_train(tmp_path, capsys):
     assert record["threads"] == 1 and record["trim_memory_every"] == 1
     assert record["heap_in_use_end_mb"] is None or record["heap_in_use_end_mb"] > 0
     assert record["kernel_cache"] == "16"  # the config's default reached the (spawned) training process
+    assert "where the time goes" in printed and "Python and framework overhead" in printed
+    shares = record["breakdown"]["share"]
+    assert 0.99 <= sum(shares.values()) <= 1.05 and shares["matmul"] > 0 and shares["optimiser"] > 0
+    assert shares["data"] > 0 and shares["loss"] > 0
 
 
-def test_trim_is_safe():
-    assert memory.trim() in (True, False)
+def _rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(memory._glibc() is None or not Path("/proc/self/statm").exists(), reason="glibc malloc_trim, Linux")
+def test_trim_gives_freed_heap_back_to_the_os():
+    """Every other one of 1024 touched 64 KB blocks (heap, under the mmap threshold) freed: holes free() cannot
+    return (they do not border the heap's top), resident until trim() gives them back."""
+    lib = memory._glibc()
+    lib.malloc.restype, lib.malloc.argtypes, lib.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+    blocks = [lib.malloc(65536) for _ in range(1024)]
+    for b in blocks:
+        ctypes.memset(b, 1, 65536)
+    for b in blocks[::2]:
+        lib.free(b)
+    before = _rss_mb()
+    assert memory.trim() is True
+    assert _rss_mb() < before - 16  # of 32 MB in holes
+    for b in blocks[1::2]:
+        lib.free(b)
+
+
+def test_trim_without_glibc_does_nothing(monkeypatch):
+    monkeypatch.setattr(memory, "_libc", None)
+    assert memory.trim() is False
 
 
 def test_kernel_cache_limit_respects_the_user(monkeypatch):
@@ -55,6 +87,7 @@ def test_bench_train_rejects_bad_counts(capsys):
     assert "--steps" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a benchmark of two engines at two beams
 def test_bench_translate(tmp_path, capsys):
     run = train_tiny("transformer", "bench-transformer", epochs=2)
     out = tmp_path / "translate.json"
@@ -77,10 +110,9 @@ def test_bench_translate_unknown_engine(capsys):
     assert "unknown engine" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a load test at four settings and an 80-request soak
 def test_bench_serve_load_and_soak(tmp_path, capsys):
     """Both settings at two client counts, and a small soak: fields exist, good answers are right (no timing limits)."""
-    import pytest
-
     pytest.importorskip("fastapi", reason="mt serve is an optional extra: pip install 'mt-enja[serve]'")
     run = train_tiny("transformer", "bench-serve", epochs=4)
     out = tmp_path / "serve.json"

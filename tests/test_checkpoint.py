@@ -16,7 +16,7 @@ from mt.cli import main
 from mt.errors import MTError
 from mt.experiments import best_checkpoint
 from mt.model import build_model
-from tests.test_models import CONFIGS, V_SRC, V_TGT
+from tests.helpers import CONFIGS, V_SRC, V_TGT
 
 META = {"config": {"model": {"type": "transformer"}}, "src_vocab": ["a"], "tgt_vocab": ["b"], "trainer": {"epoch": 3}}
 

@@ -18,7 +18,7 @@ from sacrebleu.significance import PairedTest
 from mt import compare, corpora, metrics, significance
 from mt.cli import main
 from mt.text import segment_ja
-from tests.conftest import train_tiny
+from tests.helpers import runs_dir, runs_in, train_tiny
 
 SAMPLE = Path(__file__).resolve().parent.parent / "corpora" / "sample.tsv"
 
@@ -191,12 +191,13 @@ def test_guard_tokenized_where_detokenized_is_expected(files, capsys):
 
 
 @pytest.fixture(scope="module")
-def evaluated_runs() -> list[Path]:
+def evaluated_runs(tmp_path_factory) -> list[Path]:
     """Two tiny runs differing only in their seed, evaluated on test and dev."""
-    runs = [train_tiny("transformer", f"cmp-seed{s}", epochs=6, extra=[f"train.seed={s}"]) for s in (1, 2)]
-    for run in runs:
-        for split in ("test", "dev"):
-            assert main(["evaluate", "--run", str(run), "--split", split]) == 0
+    with runs_in(tmp_path_factory.mktemp("cmp-runs")):
+        runs = [train_tiny("transformer", f"cmp-seed{s}", epochs=6, extra=[f"train.seed={s}"]) for s in (1, 2)]
+        for run in runs:
+            for split in ("test", "dev"):
+                assert main(["evaluate", "--run", str(run), "--split", split]) == 0
     return runs
 
 
@@ -219,7 +220,7 @@ def test_seed_groups_ignore_operational_settings_and_never_hold_an_ensemble(eval
         (folder / "config.toml").write_text(re.sub(rf"^{old}", new, cfg, count=1, flags=re.M), encoding="utf-8")
         variants[name] = folder
     assert main(["evaluate", "--run", str(a), "--run", str(b), "--name", "cmp-ens"]) == 0
-    ensemble = a.parent / "cmp-ens"
+    ensemble = runs_dir() / "cmp-ens"
     groups = compare.seed_groups([a, b, variants["threads"], variants["lr"], ensemble])
     assert groups == [[a, b, variants["threads"]]]  # another lr is another recipe; an ensemble is no seed
     capsys.readouterr()

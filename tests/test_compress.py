@@ -20,7 +20,7 @@ from mt.model import count_parameters
 from mt.tools import compress
 from mt.tools.tradeoff import compression_report, format_markdown
 from mt.translate import Translator
-from tests.conftest import ROOT
+from tests.helpers import ROOT, runs_dir
 
 SENTENCES = ["tom likes tea .", "i want a book .", "my mother likes cats ."]
 
@@ -100,7 +100,7 @@ def test_distill_trains_a_smaller_student(tiny_run, capsys):
             str(ROOT / "tests" / "tiny.toml"), "--name", name, "--epochs", "8", "--beam", "2", "--limit", "200"]
     assert main(args + sum((["--set", s] for s in student_sets), [])) == 0
     assert "student best dev BLEU" in capsys.readouterr().out
-    student = tiny_run.parent / name
+    student = runs_dir() / name  # this test's own runs folder, not the teacher's
     info = json.loads((student / "distill.json").read_text())
     teacher, corpus = Translator.from_checkpoint(best_checkpoint(tiny_run)), Path(info["corpus"])
     pupil = Translator.from_checkpoint(best_checkpoint(student))
@@ -119,6 +119,7 @@ def test_distill_trains_a_smaller_student(tiny_run, capsys):
     assert any(o[0].text for o in pupil.translate(SENTENCES))  # and translates
 
 
+@pytest.mark.slow  # every row decoded at several thread counts
 def test_compression_report(tiny_run, tmp_path):
     int8 = tmp_path / "int8.safetensors"
     ckpt.save(int8, *compress.quantize(best_checkpoint(tiny_run)))

@@ -10,7 +10,7 @@ import pytest
 from mt import config, corpora
 from mt.cli import main
 from mt.errors import MTError
-from tests.conftest import tiny_train_args
+from tests.helpers import tiny_train_args
 
 
 def test_config_round_trip_and_errors():

@@ -11,7 +11,7 @@ import pytest
 from mt import config, corpora, data
 from mt.cli import main
 from mt.errors import MTError
-from tests.conftest import MIRROR, needs_mirror
+from tests.helpers import MIRROR, needs_mirror
 
 # -- corpora -------------------------------------------------------------------------------
 

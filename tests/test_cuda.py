@@ -15,9 +15,7 @@ import torch
 from mt.cli import main
 from mt.model import build_model
 from mt.search import beam_search, greedy, max_lengths
-from tests.conftest import train_tiny
-from tests.test_models import CONFIGS, V_SRC, V_TGT, _batch
-from tests.test_trainer import _weights
+from tests.helpers import CONFIGS, V_SRC, V_TGT, batch, train_tiny, weights
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -37,7 +35,7 @@ def test_forward_and_search_match_cpu(name):
     kind, cfg = CONFIGS[name]
     cpu = build_model(kind, cfg, V_SRC, V_TGT).eval()
     gpu = copy.deepcopy(cpu).cuda()
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     with torch.no_grad():
         want = cpu(src, src_len, tgt_in)
         got = gpu(src.cuda(), src_len.cuda(), tgt_in.cuda())
@@ -61,7 +59,7 @@ def test_resume_on_cuda_continues_the_same_run():
     straight = train_tiny("transformer", "cuda-straight", 2, extra, device="cuda")
     half = train_tiny("transformer", "cuda-half", 1, extra, device="cuda")
     assert main(["train", "--resume", str(half), "--epochs", "2", "--device", "cuda"]) == 0
-    a, b = _weights(straight / "last.safetensors"), _weights(half / "last.safetensors")
+    a, b = weights(straight / "last.safetensors"), weights(half / "last.safetensors")
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], atol=1e-4, rtol=1e-4)

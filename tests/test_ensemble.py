@@ -4,6 +4,7 @@ members of different families decode together, and mismatched members are one cl
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -13,8 +14,7 @@ from mt.ensemble import Ensemble
 from mt.model import build_model, reorder_state
 from mt.search import beam_search, greedy, max_lengths
 from mt.translate import Translator
-from tests.conftest import train_tiny
-from tests.test_models import CONFIGS, V_SRC, V_TGT, _batch
+from tests.helpers import CONFIGS, V_SRC, V_TGT, batch, runs_dir, runs_in, train_tiny
 
 
 def _model(name: str, seed: int = 0):
@@ -23,7 +23,7 @@ def _model(name: str, seed: int = 0):
 
 
 def _decode(model, beam: int):
-    src, src_len, _ = _batch()
+    src, src_len, _ = batch()
     limit = max_lengths(src_len, 1.5, 5, 100)
     if beam == 1:
         return [(h.tokens, h.score) for h in greedy(model, src, src_len, limit)]
@@ -49,7 +49,7 @@ def test_two_identical_members_translate_as_one(beam, combine):
 
 def test_the_mixture_is_the_weighted_mean_of_probabilities():
     a, b = _model("transformer-pre"), _model("rnn-luong")
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     mixed = Ensemble([a, b], [3, 1])(src, src_len, tgt_in).exp()
     expected = 0.75 * a(src, src_len, tgt_in).softmax(-1) + 0.25 * b(src, src_len, tgt_in).softmax(-1)
     assert torch.allclose(mixed, expected, atol=1e-6)
@@ -57,7 +57,7 @@ def test_the_mixture_is_the_weighted_mean_of_probabilities():
 
 def test_the_log_linear_mixture_is_a_normalized_weighted_mean_of_log_probabilities():
     a, b = _model("transformer-pre"), _model("rnn-luong")
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     mixed = Ensemble([a, b], [3, 1], "logprob")(src, src_len, tgt_in)
     la, lb = a(src, src_len, tgt_in).log_softmax(-1), b(src, src_len, tgt_in).log_softmax(-1)
     assert torch.allclose(mixed, (0.75 * la + 0.25 * lb).log_softmax(-1), atol=1e-5)
@@ -71,7 +71,7 @@ def test_state_reordering_with_members_of_different_families():
     """Each member's State follows the selected rows, by its own rules (the Transformer's per-sentence keys)."""
     a, b = _model("transformer-pre"), _model("rnn-luong")
     ens = Ensemble([a, b])
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     rows = torch.tensor([2, 0, 0])
     state = reorder_state(ens.encode(src, src_len), rows)
     got, _ = ens.decode_step(tgt_in[rows, 0], state)
@@ -98,8 +98,9 @@ def test_bad_weights_are_errors():
 # -- through the CLI, on tiny trained runs ------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def two_families():
-    return train_tiny("transformer", "ens-tf", epochs=8), train_tiny("seq2seq", "ens-rnn", epochs=8)
+def two_families(tmp_path_factory):
+    with runs_in(tmp_path_factory.mktemp("ens-runs")):
+        return train_tiny("transformer", "ens-tf", epochs=8), train_tiny("seq2seq", "ens-rnn", epochs=8)
 
 
 def test_translate_with_two_runs_names_both_and_matches_the_library(two_families, capsys, monkeypatch):
@@ -120,14 +121,15 @@ def test_evaluate_an_ensemble_writes_its_own_run(two_families, capsys):
     tf, rnn = two_families
     assert main(["evaluate", "--run", str(tf), "--run", str(rnn), "--split", "test"]) == 0
     err = capsys.readouterr().err
-    folder = next(p for p in tf.parent.glob("ensemble-*") if "ens-tf" in p.name)
+    folder = next(p for p in runs_dir().glob("ensemble-*") if "ens-tf" in p.name)
     assert (folder / "eval-test.json").exists() and (folder / "ensemble.json").exists() and str(folder) in err
     assert main(["evaluate", "--run", str(tf), "--run", str(rnn), "--split", "dev", "--combine", "logprob",
                  "--weights", "0.7,0.3", "--name", "ens-tf-rnn-loglinear"]) == 0
-    named = tf.parent / "ens-tf-rnn-loglinear"
+    named = runs_dir() / "ens-tf-rnn-loglinear"
     members = json.loads((named / "ensemble.json").read_text())
     assert members["combine"] == "logprob" and members["weights"] == [0.7, 0.3] and (named / "eval-dev.json").exists()
     capsys.readouterr()
+    shutil.copytree(rnn, runs_dir() / rnn.name)  # a training run where the ensemble would go
     for args in (["--run", str(tf), "--name", "x"], ["--run", str(tf), "--run", str(rnn), "--name", rnn.name],
                  ["--run", str(tf), "--run", str(rnn), "--name", "../x"]):
         assert main(["evaluate", *args, "--split", "dev"]) == 2
@@ -144,6 +146,7 @@ def test_members_with_different_vocabularies_are_one_error(two_families, capsys)
     assert err.count("mt: error:") == 1 and "vocabular" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # a benchmark of three systems
 def test_bench_translate_measures_the_ensemble_beside_its_members(two_families, capsys, tmp_path):
     tf, rnn = two_families
     out = tmp_path / "bench.json"

@@ -18,9 +18,9 @@ from mt.cli import main  # noqa: E402
 from mt.data import pad_sources  # noqa: E402
 from mt.errors import MTError  # noqa: E402
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, build_spec, export_ctranslate2  # noqa: E402
-from mt.translate import Translator  # noqa: E402
+from mt.translate import Translator, translate_lines  # noqa: E402
 from mt.vocab import BOS, EOS  # noqa: E402
-from tests.conftest import train_tiny  # noqa: E402
+from tests.helpers import runs_in, shared_runs, train_tiny  # noqa: E402
 
 _RUNS: dict[str, Path] = {}
 _EXPORTS: dict[str, Path] = {}
@@ -29,7 +29,8 @@ _EXPORTS: dict[str, Path] = {}
 def tiny_run(norm: str) -> Path:
     """A tiny Transformer trained once per session for each norm placement."""
     if norm not in _RUNS:
-        _RUNS[norm] = train_tiny("transformer", f"ct2-tiny-{norm}", epochs=6, extra=[f'model.norm="{norm}"'])
+        with runs_in(shared_runs("ct2")):
+            _RUNS[norm] = train_tiny("transformer", f"ct2-tiny-{norm}", epochs=6, extra=[f'model.norm="{norm}"'])
     return _RUNS[norm]
 
 
@@ -114,6 +115,14 @@ def test_long_input_is_truncated_like_ours(tmp_path_factory):
     assert ours.translate([line], beam=1)[0][0].tokens == theirs.translate([line], beam=1)[0][0].tokens
 
 
+def test_lines_are_split_into_sentences_like_ours(tmp_path_factory):
+    ours, theirs = both("pre", tmp_path_factory)
+    lines = ["I am a student. Where is the station? Thank you!", " ".join(["tom likes fish and"] * 80) + " books ."]
+    a, b = translate_lines(ours, lines, beam=1), translate_lines(theirs, lines, beam=1)
+    assert [x.outputs[0].tokens for x in a] == [y.outputs[0].tokens for y in b]
+    assert a[1].notes == b[1].notes and "pieces split at" in b[1].notes[0]  # the same pieces, never truncated
+
+
 def test_tied_projection_and_our_position_table(tmp_path_factory):
     ours, _ = both("pre", tmp_path_factory)
     spec = build_spec(ours.model, ours.src_vocab.itos, ours.tgt_vocab.itos)
@@ -157,6 +166,7 @@ def test_output_folder_rules(tmp_path):
         CT2Translator(tmp_path / "other")
 
 
+@pytest.mark.slow  # a CTranslate2 benchmark
 def test_bench_reports_rates(tmp_path_factory):
     rates = bench_ct2(exported("pre", tmp_path_factory), sample_lines("dev")[0], beam=2, repeats=1)
     assert set(rates) == {"sentences_per_s", "tokens_per_s"} and all(v > 0 for v in rates.values())

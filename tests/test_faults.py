@@ -17,7 +17,7 @@ import pytest
 from mt import checkpoint, experiments
 from mt.cli import main
 from mt.errors import MTError
-from tests.conftest import MIRROR, ROOT, needs_mirror, tiny_train_args, train_tiny
+from tests.helpers import MIRROR, ROOT, needs_mirror, tiny_train_args, train_tiny
 
 
 def _epochs_recorded(run: Path) -> list[int]:
@@ -56,6 +56,7 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow  # trains onto a tmpfs, fills it, resumes
 def test_full_disk_on_a_real_small_file_system(tmp_path, capsys, monkeypatch):
     """A 6 MB tmpfs: the resume that finds it full stops with one line; freed, the resume goes on."""
     mnt = tmp_path / "small-disk"
@@ -77,6 +78,7 @@ def test_full_disk_on_a_real_small_file_system(tmp_path, capsys, monkeypatch):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.slow  # trains, fails, resumes
 def test_full_disk_when_last_is_written_redoes_the_epoch(capsys, monkeypatch):
     """ENOSPC from the writer (patched) at the epoch's last write: one line, `last` and the record agree on resume."""
     run = train_tiny("transformer", "enospc", epochs=1)
@@ -140,6 +142,7 @@ def _claim_and_hold(run: str, go, results) -> None:
         results.put(str(e))
 
 
+@pytest.mark.slow  # several processes
 def test_concurrent_claims_of_one_run_exactly_one_wins(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     go, results = ctx.Event(), ctx.Queue()
@@ -154,6 +157,7 @@ def test_concurrent_claims_of_one_run_exactly_one_wins(tmp_path):
     assert all("already exists" in o for o in outcomes if o != "won"), outcomes
 
 
+@pytest.mark.slow  # two training processes
 def test_two_trainings_with_one_name_started_together():
     """Two `mt train --name twin` processes at the same moment: one trains, the other is refused."""
     cmd = [sys.executable, "-m", "mt", *tiny_train_args("transformer", "twin", 2)]

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mt.ensemble import Ensemble
 from mt.model import build_model, count_parameters, reorder_state
-from mt.rnn import RNNConfig
 from mt.search import beam_search, greedy, max_lengths
-from mt.transformer import TransformerConfig
 from mt.vocab import BOS, EOS, PAD
-
-V_SRC, V_TGT = 23, 29
-
-CONFIGS = {
-    "transformer-pre": ("transformer", TransformerConfig(d_model=32, n_heads=4, d_ff=64, n_encoder_layers=2,
-                                                         n_decoder_layers=2, dropout=0.0)),
-    "transformer-post": ("transformer", TransformerConfig(d_model=32, n_heads=4, d_ff=64, n_encoder_layers=2,
-                                                          n_decoder_layers=2, dropout=0.0, norm="post",
-                                                          tie_output=False)),
-    "rnn-luong": ("seq2seq", RNNConfig(cell="lstm", emb_size=32, hidden_size=32, n_layers=2, dropout=0.0,
-                                       tie_output=True)),  # the default's shape: tied, 2 layers
-    "rnn-bahdanau": ("seq2seq", RNNConfig(cell="gru", emb_size=16, hidden_size=32, n_layers=1,
-                                          attention="bahdanau", dropout=0.0)),
-    "rnn-none": ("seq2seq", RNNConfig(cell="gru", emb_size=16, hidden_size=32, n_layers=1,
-                                      bidirectional=False, attention="none", dropout=0.0)),
-}
-
+from tests.helpers import CONFIGS, V_SRC, V_TGT, batch
 
 ENSEMBLE = "ensemble-transformer+rnn"  # an ensemble is a model like any other: the same contract tests
 
@@ -43,18 +27,8 @@ def model(request):
     return build_model(kind, cfg, V_SRC, V_TGT).eval()
 
 
-def _batch(B=3, S=7, T=6, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    src_len = torch.tensor([S, S - 2, S - 4][:B])
-    src = torch.randint(4, V_SRC, (B, S), generator=g)
-    src[torch.arange(S)[None] >= src_len[:, None]] = PAD
-    tgt_in = torch.randint(4, V_TGT, (B, T), generator=g)
-    tgt_in[:, 0] = BOS
-    return src, src_len, tgt_in
-
-
 def test_shapes(model):
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     assert model(src, src_len, tgt_in).shape == (3, 6, V_TGT)
     state = model.encode(src, src_len)
     logp, _ = model.decode_step(tgt_in[:, 0], state)
@@ -64,7 +38,7 @@ def test_shapes(model):
 
 def test_no_future_leakage(model):
     """Changing target token t+1 leaves outputs at positions ≤ t unchanged."""
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     out = model(src, src_len, tgt_in)
     changed = tgt_in.clone()
     changed[:, 4] = (changed[:, 4] + 1) % V_TGT
@@ -75,7 +49,7 @@ def test_no_future_leakage(model):
 
 def test_padding_does_not_change_outputs(model):
     """Extra source padding (and a longer batch-mate) does not change a sentence's outputs."""
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     padded = F.pad(src, (0, 5), value=PAD)
     assert torch.allclose(model(src, src_len, tgt_in), model(padded, src_len, tgt_in), atol=1e-5)
     alone = model(src[2:, : int(src_len[2])], src_len[2:], tgt_in[2:])
@@ -84,7 +58,7 @@ def test_padding_does_not_change_outputs(model):
 
 def test_forward_equals_iterated_decode_step(model):
     """Teacher-forced log-probs equal step-by-step (cached) decoding of the same prefix."""
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     full = model(src, src_len, tgt_in).log_softmax(-1)
     state = model.encode(src, src_len)
     for t in range(tgt_in.size(1)):
@@ -93,7 +67,7 @@ def test_forward_equals_iterated_decode_step(model):
 
 
 def test_reorder_state_selects_rows(model):
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     state = model.encode(src, src_len)
     a, _ = model.decode_step(tgt_in[:, 0], state)
     b, _ = model.decode_step(tgt_in[[2, 0], 0], reorder_state(state, torch.tensor([2, 0])))
@@ -102,7 +76,7 @@ def test_reorder_state_selects_rows(model):
 
 def test_beam_one_equals_greedy(model):
     """Without a length penalty, beam 1 is greedy (with one, `mt` routes beam 1 to greedy)."""
-    src, src_len, _ = _batch()
+    src, src_len, _ = batch()
     limit = max_lengths(src_len, 1.5, 5, 100)
     g = greedy(model, src, src_len, limit)
     b = beam_search(model, src, src_len, limit, beam=1, alpha=0.0)
@@ -111,7 +85,7 @@ def test_beam_one_equals_greedy(model):
 
 def test_translation_independent_of_batch(model):
     """A sentence decodes the same alone, in a batch, and at another batch position."""
-    src, src_len, _ = _batch()
+    src, src_len, _ = batch()
     limit = max_lengths(src_len, 1.5, 5, 100)
     together = beam_search(model, src, src_len, limit, beam=3, alpha=0.6)
     for i in range(3):
@@ -123,7 +97,7 @@ def test_translation_independent_of_batch(model):
 
 
 def test_nbest_sorted_and_bounded(model):
-    src, src_len, _ = _batch()
+    src, src_len, _ = batch()
     limit = max_lengths(src_len, 1.5, 5, 100)
     out = beam_search(model, src, src_len, limit, beam=4, alpha=0.6, nbest=3)
     for hyps in out:
@@ -132,10 +106,17 @@ def test_nbest_sorted_and_bounded(model):
         assert all(len(h.tokens) < int(limit.max()) for h in hyps)
 
 
-def test_parameter_count(model):
-    assert count_parameters(model) > 0
+@pytest.mark.parametrize("name", ["transformer-pre", "rnn-luong"])
+def test_parameter_count_counts_a_tied_output_once_and_an_ensemble_as_its_members(name):
+    kind, cfg = CONFIGS[name]
+    tied, untied = (build_model(kind, replace(cfg, tie_output=t), V_SRC, V_TGT) for t in (True, False))
+    width = cfg.d_model if kind == "transformer" else cfg.emb_size
+    assert count_parameters(untied) - count_parameters(tied) == V_TGT * width  # the output matrix, once
+    assert count_parameters(untied) == sum(t.numel() for t in untied.state_dict().values())  # nothing shared
+    assert count_parameters(Ensemble([tied, untied], [0.5, 0.5])) == count_parameters(tied) + count_parameters(untied)
 
 
+@pytest.mark.slow  # hundreds of optimiser steps per family
 def test_overfit_handful_of_pairs():
     """Both families learn to reproduce a few pairs exactly with greedy decoding."""
     pairs = [([5, 6, 7], [8, 9]), ([7, 6], [10, 11, 12]), ([9, 9, 5, 6], [13]), ([8], [14, 8, 9])]

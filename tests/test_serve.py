@@ -3,7 +3,6 @@ error status, a server that keeps serving, and the page in a real (headless) bro
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import threading
@@ -13,6 +12,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -22,14 +22,15 @@ from mt import experiments  # noqa: E402
 from mt.cli import main  # noqa: E402
 from mt.tools.serve import Limits, Running, create_app  # noqa: E402
 from mt.translate import Translator  # noqa: E402
-from tests.conftest import train_tiny  # noqa: E402
+from tests.helpers import cli_translate, runs_in, train_tiny  # noqa: E402
 
 SENTENCES = ["I am a student.", "Where is the station?", "She likes music very much.", "", "Thank you!"]
 
 
 @pytest.fixture(scope="module")
-def run() -> Path:
-    return train_tiny("transformer", "serve-tf", epochs=8)
+def run(tmp_path_factory) -> Path:
+    with runs_in(tmp_path_factory.mktemp("serve-runs")):
+        return train_tiny("transformer", "serve-tf", epochs=8)
 
 
 def _translator(run: Path) -> Translator:
@@ -53,18 +54,8 @@ def _call(url: str, path: str, body: bytes | dict | None = None, method: str = "
         return e.code, json.loads(e.read() or b"{}"), dict(e.headers)
 
 
-def _cli_translate(run: Path, lines: list[str], monkeypatch, capsys) -> list[str]:
-    class Stdin:
-        buffer = io.BytesIO("".join(x + "\n" for x in lines).encode())
-
-    monkeypatch.setattr("sys.stdin", Stdin())
-    capsys.readouterr()
-    assert main(["translate", "--run", str(run)]) == 0
-    return capsys.readouterr().out.splitlines()
-
-
 def test_api_round_trip_equals_mt_translate(run, monkeypatch, capsys):
-    expected = _cli_translate(run, SENTENCES, monkeypatch, capsys)
+    expected = cli_translate(SENTENCES, monkeypatch, capsys, "--run", str(run))
     _, server = _server(run)
     with server as url:
         status, body, _ = _call(url, "/translate", {"text": SENTENCES})
@@ -75,6 +66,33 @@ def test_api_round_trip_equals_mt_translate(run, monkeypatch, capsys):
         status, nbest, _ = _call(url, "/translate", {"text": SENTENCES[:2], "nbest": 3, "beam": 4})
         assert status == 200 and all(1 <= len(n) <= 3 for n in nbest["translations"])
         assert [s == sorted(s, reverse=True) for s in nbest["scores"]] == [True, True]
+
+
+THREE = "I am a student. Where is the station? Thank you!"
+LONG = ", ".join(["I like tea and you like coffee"] * 30) + "."  # 240 tokens in 960 characters: over the model's 200
+
+
+def test_texts_are_split_into_sentences_as_mt_translate_splits_them(run, monkeypatch, capsys):
+    expected = cli_translate([THREE, LONG], monkeypatch, capsys, "--run", str(run))
+    translator = _translator(run)
+    _, server = _server(run, translator=translator)
+    with server as url:
+        status, body, _ = _call(url, "/translate", {"text": [THREE, LONG]})
+        assert status == 200 and body["translations"] == expected
+        assert [n.split(":")[0] for n in body["notes"]] == ["text 2"] and "pieces split at commas" in body["notes"][0]
+        status, body, _ = _call(url, "/translate", {"text": [THREE, LONG], "split": False})
+        assert status == 413 and "sentence 2 is longer than 200 tokens" in body["error"]
+        whole = translator.translate([THREE])[0][0].text
+        assert _call(url, "/translate", {"text": THREE, "split": False})[1]["translations"] == [whole]
+        status, first, _ = _call(url, "/attention", {"text": THREE})  # the first sentence's
+        assert status == 200 and first["sentence"] == "I am a student."
+        assert first == _call(url, "/attention", {"text": "I am a student."})[1]
+        status, body, _ = _call(url, "/attention", {"text": LONG})
+        assert status == 413 and "longer than 200 tokens" in body["error"]
+    _, server = _server(run, Limits(split=False), translator)  # mt serve --no-split
+    with server as url:
+        assert _call(url, "/translate", {"text": THREE})[1]["translations"] == [whole]
+        assert _call(url, "/translate", {"text": THREE, "split": True})[1]["translations"] == expected[:1]
 
 
 def test_concurrent_requests_share_batches_and_get_their_own_lines(run):
@@ -109,7 +127,8 @@ BAD = [
     (b'{"text": "x", "nbest": true}', 400, "'nbest' must be int"),
     (json.dumps({"text": ["a."] * 65}).encode(), 413, "the limit is 64"),
     (json.dumps({"text": "a" * 1001}).encode(), 413, "the limit is 1000"),
-    (json.dumps({"text": "word " * 60}).encode(), 413, "longer than 50 tokens"),
+    (json.dumps({"text": "word " * 60, "split": False}).encode(), 413, "longer than 50 tokens"),
+    (b'{"text": "x", "split": "yes"}', 400, "'split' must be true or false"),
     (json.dumps({"text": "x" * 30_000}).encode(), 413, "request body over 20000 bytes"),
 ]
 
@@ -125,6 +144,33 @@ def test_every_bad_request_gets_its_status_and_the_server_keeps_serving(run):
             assert (got, message in body.get("error", "")) == (status, True), (raw[:40], got, body)
             assert _call(url, "/translate", {"text": "I am a student."})[1]["translations"] == good["translations"]
         assert _call(url, "/health", method="GET")[1]["status"] == "ok"
+
+
+def _nested(depth: int, inside: bytes = b"1") -> bytes:
+    return b"[" * depth + inside + b"]" * depth
+
+
+DEEP = [  # (body, words of the message): JSON nested deeper than the parser recurses is a 400, not a 500
+    (_nested(100_000), "nests too deeply"),
+    (b'{"text": ' + _nested(100_000, b'"I am."') + b"}", "nests too deeply"),
+    (b'{"text": "x", "beam": ' + _nested(100_000) + b"}", "nests too deeply"),
+    (_nested(1_000), ""),  # within the parser's depth or not (Python's stack), a 400 either way
+    (b'{"text": ' + _nested(1_000, b'"I am."') + b"}", ""),
+    (b'{"text": ' + _nested(2, b'"I am."') + b"}", "'text' must be a string or a list of strings"),
+]
+
+
+def test_deeply_nested_json_is_a_400_without_a_traceback(run, capfd):
+    _, server = _server(run)  # the default 1 MB body limit: 100,000 levels fit
+    with server as url:
+        good = _call(url, "/translate", {"text": "I am a student."})[1]
+        for raw, words in DEEP:
+            for path in ("/translate", "/attention"):
+                status, body, _ = _call(url, path, raw)
+                assert status == 400 and body["error"] and words in body["error"], (raw[:20], path, status, body)
+            assert _call(url, "/translate", {"text": "I am a student."})[1] == {**good, "time_ms": ANY}
+    log = capfd.readouterr().err
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-2000:]
 
 
 def test_a_full_queue_is_503_and_a_slow_answer_504(run):
@@ -161,13 +207,33 @@ def test_health_model_and_page(run):
         assert _call(url, "/openapi.json", method="GET")[0] == 200
 
 
+def test_each_translation_comes_with_its_checks(run):
+    """The `mt check` flags of each best translation (issue 30), as the page shows them."""
+    from mt import check_model
+
+    translator = _translator(run)
+    checker = check_model.for_translator(translator, experiments.best_checkpoint(run))
+    sentences = ["I like zyxwvut.", "I am a student.", ""]
+    expected = [[{"flag": f.name, "detail": f.detail} for f in checker.check(s, outs[0].text)]
+                for s, outs in zip(sentences, translator.translate(sentences))]
+    _, server = _server(run, translator=translator)
+    with server as url:
+        status, body, _ = _call(url, "/translate", {"text": sentences})
+        assert status == 200 and body["flags"] == expected and expected[2] == []
+        assert {"flag": "unknown", "detail": "zyxwvut"} in body["flags"][0]
+        assert _call(url, "/translate", {"text": sentences[0]})[1]["flags"] == expected[0]
+        with urllib.request.urlopen(url + "/") as r:
+            page = r.read().decode()
+        assert 'id="flags"' in page and "drawFlags(data.flags)" in page
+
+
 def test_missing_extra_is_one_clear_line(monkeypatch, capsys, run):
     from importlib.util import find_spec
 
     def never_serve(*args, **kwargs):
         raise AssertionError("the server must not start without its extra")
 
-    monkeypatch.setattr("mt.cli.find_spec", lambda name: None if name == "fastapi" else find_spec(name))
+    monkeypatch.setattr("mt.commands.serve.find_spec", lambda name: None if name == "fastapi" else find_spec(name))
     monkeypatch.setattr("mt.tools.serve.serve", never_serve)
     assert main(["serve", "--run", str(run)]) == 2
     err = capsys.readouterr().err
@@ -177,6 +243,7 @@ def test_missing_extra_is_one_clear_line(monkeypatch, capsys, run):
 CHROMIUM, DRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
 
 
+@pytest.mark.slow  # a headless Chromium
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium not installed "
                     "(Debian: apt-get install chromium chromium-driver; .ci/run installs them)")
 def test_the_page_in_a_headless_browser(run, tmp_path):

@@ -3,8 +3,11 @@ neurons, amount 0 = the teacher exactly, and a checkpoint that every command loa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+from torch.ao.nn.quantized import dynamic as nnqd
 
 from mt import checkpoint as ckpt
 from mt.cli import main
@@ -13,20 +16,28 @@ from mt.experiments import best_checkpoint
 from mt.model import build_model
 from mt.tools.structured import head_importance, neuron_importance, pad_heads, prune_structured, shrink
 from mt.translate import Translator
-from tests.conftest import train_tiny
-from tests.test_models import CONFIGS, V_SRC, V_TGT, _batch
+from tests.helpers import CONFIGS, V_SRC, V_TGT, batch, cli_translate, runs_in, train_tiny
 
 SENTENCES = ["I am a student.", "Where is the station?", "She likes music very much."]
 
 
 @pytest.fixture(scope="module")
-def run():
-    return train_tiny("transformer", "struct-tf", epochs=8)
+def run(tmp_path_factory) -> Path:
+    with runs_in(tmp_path_factory.mktemp("struct-runs")):
+        return train_tiny("transformer", "struct-tf", epochs=8)
 
 
 def _transformer(seed: int = 0):
     torch.manual_seed(seed)
     return build_model(*CONFIGS["transformer-pre"], V_SRC, V_TGT).eval()
+
+
+def _library_translate(path: Path) -> list[str]:
+    return [o[0].text for o in Translator.from_checkpoint(path).translate(SENTENCES)]
+
+
+def _cli_translate(path: Path, monkeypatch, capsys) -> list[str]:
+    return cli_translate(SENTENCES, monkeypatch, capsys, "--checkpoint", str(path))
 
 
 def test_amount_zero_is_the_teacher_exactly(run, tmp_path):
@@ -73,12 +84,12 @@ def test_removing_silent_heads_and_neurons_leaves_the_function_unchanged():
     layer = model.encoder_layers[0]
     assert head_importance(layer.self_attn)[[1, 3]].eq(0).all() and neuron_importance(layer.ff)[40:].eq(0).all()
     small = shrink(model, heads=2, d_ff=40)
-    src, src_len, tgt_in = _batch()
+    src, src_len, tgt_in = batch()
     assert torch.allclose(small(src, src_len, tgt_in), model(src, src_len, tgt_in), atol=1e-5)
     assert torch.allclose(pad_heads(small)(src, src_len, tgt_in), model(src, src_len, tgt_in), atol=1e-5)
 
 
-def test_the_pruned_checkpoint_loads_everywhere_and_finetuning_keeps_its_shape(run, tmp_path, capsys):
+def test_the_pruned_checkpoint_loads_everywhere_and_finetuning_keeps_its_shape(run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "s50.safetensors"
     assert main(["prune", str(run), "--structured", "--amount", "0.5", "--finetune-steps", "3", "--out", str(out)]) == 0
     assert "1 heads per attention module" in capsys.readouterr().out  # the tiny Transformer has 2
@@ -88,10 +99,14 @@ def test_the_pruned_checkpoint_loads_everywhere_and_finetuning_keeps_its_shape(r
     tuned = ckpt.model_tensors(model.state_dict())
     assert {k: v.shape for k, v in plain.items()} == {k: tuned[k].shape for k in plain}
     assert any(not torch.equal(plain[k], tuned[k]) for k in plain)  # fine-tuning trained it
-    assert Translator.from_checkpoint(out).translate(SENTENCES)[0][0].text is not None
+    assert _cli_translate(out, monkeypatch, capsys) == _library_translate(out)  # mt translate loads it
     assert main(["evaluate", "--checkpoint", str(out), "--split", "test"]) == 0
-    assert main(["quantize", str(out), "--out", str(tmp_path / "s50-int8.safetensors")]) == 0
-    assert Translator.from_checkpoint(tmp_path / "s50-int8.safetensors").translate(SENTENCES)[0][0].text is not None
+    int8 = tmp_path / "s50-int8.safetensors"
+    assert main(["quantize", str(out), "--out", str(int8)]) == 0
+    quantized, cfg, _ = ckpt.load_model(int8)
+    assert cfg.model.n_heads == 1 and cfg.model.d_ff == 32  # quantized at its pruned shape
+    assert nnqd.Linear in {type(m) for m in quantized.modules()}
+    assert _cli_translate(int8, monkeypatch, capsys) == _library_translate(int8)
     pytest.importorskip("ctranslate2", reason="CTranslate2 is an optional extra")
     from mt.tools.export_ct2 import CT2Translator, export_ctranslate2
 
@@ -107,6 +122,7 @@ def test_seq2seq_is_refused_with_a_clear_line(tmp_path):
         prune_structured(best_checkpoint(rnn), 0.5, log=lambda _m: None)
 
 
+@pytest.mark.slow  # decodes the training set, fine-tunes twice
 def test_finetuning_on_the_teachers_translations_keeps_its_vocabularies(run, tmp_path, capsys):
     """--distill: fine-tune on the unpruned model's beam translations, encoded with its own vocabularies."""
     out = tmp_path / "s50-kd.safetensors"
@@ -118,7 +134,10 @@ def test_finetuning_on_the_teachers_translations_keeps_its_vocabularies(run, tmp
     teacher_meta = ckpt.load(best_checkpoint(run))[1]
     assert meta["structured"]["finetune_distilled"] is True
     assert meta["src_vocab"] == teacher_meta["src_vocab"] and meta["tgt_vocab"] == teacher_meta["tgt_vocab"]
-    assert Translator.from_checkpoint(out).translate(SENTENCES)[0][0].text is not None
+    # what it was fine-tuned on: not the corpus's references (the same steps on them give other weights)
+    on_refs, _ = prune_structured(best_checkpoint(run), 0.5, 3, log=lambda _m: None)
+    distilled = ckpt.load(out)[0]
+    assert on_refs.keys() == distilled.keys() and any(not torch.equal(on_refs[k], distilled[k]) for k in on_refs)
     # a second pruning reuses the translations instead of decoding again
     assert main(["prune", str(run), "--amount", "0.5", "--finetune-steps", "2", "--distill",
                  "--out", str(tmp_path / "m50-kd.safetensors")]) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling, normalize_en, segment_ja, train_sentencepiece
-from tests.conftest import MIRROR, needs_mirror
+from tests.helpers import MIRROR, needs_mirror
 
 # -- English normalizer --------------------------------------------------------------------
 

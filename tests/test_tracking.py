@@ -7,9 +7,10 @@ import builtins
 import pytest
 
 from mt import experiments
-from tests.conftest import train_tiny
+from tests.helpers import train_tiny
 
 
+@pytest.mark.slow  # a training that writes TensorBoard events
 def test_event_files_hold_per_update_and_per_epoch_scalars():
     pytest.importorskip("tensorboard", reason="TensorBoard is an optional extra: pip install 'mt-enja[tensorboard]'")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,17 +13,32 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
+from mt import experiments
 from mt.cli import main
-from tests.conftest import ROOT, tiny_train_args, train_tiny
+from tests.helpers import ROOT, tiny_config, tiny_train_args, train_tiny, weights
+
+EPOCH_LINE = re.compile(r"^epoch +(\d+) +step +(\d+) +train loss ([\d.]+) +dev loss ([\d.]+) +dev BLEU +([\d.]+) +"
+                        r"chrF +([\d.]+) .* tgt tok/s( +\*)?$")
 
 
-def _weights(path: Path) -> dict:
-    return {k: v for k, v in load_file(path).items() if k.startswith("model.")}
+def test_train_prints_one_line_per_epoch_that_agrees_with_the_record(capsys):
+    run = train_tiny("transformer", "printed", epochs=3)
+    out = capsys.readouterr().out.splitlines()
+    printed = [m.groups() for line in out if (m := EPOCH_LINE.match(line))]
+    records = [r for r in experiments.read_metrics(run) if "epoch" in r]
+    assert [(int(e), int(s)) for e, s, *_ in printed] == [(r["epoch"], r["step"]) for r in records] and len(records) == 3
+    for (_, _, loss, dev_loss, bleu, chrf, star), r in zip(printed, records):
+        assert (loss, dev_loss) == (f"{r['train_loss']:.3f}", f"{r['dev_loss']:.3f}")
+        assert (bleu, chrf) == (f"{r['dev_bleu']:.2f}", f"{r['dev_chrf']:.2f}")
+        best_before = max([x["dev_bleu"] for x in records if x["epoch"] < r["epoch"]], default=-1.0)
+        assert (star is not None) == (r["dev_bleu"] > best_before), (r, star)  # * marks a new best
+    best = max(records, key=lambda r: (r["dev_bleu"], -r["epoch"]))
+    assert out[-1] == (f"done (epochs): best dev BLEU {best['dev_bleu']:.2f} at epoch {best['epoch']}; "
+                       f"run folder {run}")
 
 
-def test_train_prints_epoch_lines_and_metrics(capsys, tiny_run):
+def test_train_records_metrics_and_run_files(tiny_run):
     records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in records if "epoch" in r]
     assert [r["epoch"] for r in epochs] == list(range(1, 9))
@@ -34,12 +50,13 @@ def test_train_prints_epoch_lines_and_metrics(capsys, tiny_run):
         assert (tiny_run / name).exists(), name
 
 
+@pytest.mark.slow  # four tiny trainings with dropout
 def test_resume_is_exact(tmp_path):
     """2 epochs straight == 1 epoch, resume, 1 more epoch (identical weights on CPU)."""
     straight = train_tiny("transformer", "straight", epochs=2, extra=["model.dropout=0.2"])
     half = train_tiny("transformer", "half", epochs=1, extra=["model.dropout=0.2"])
     assert main(["train", "--resume", str(half), "--epochs", "2"]) == 0
-    a, b = _weights(straight / "last.safetensors"), _weights(half / "last.safetensors")
+    a, b = weights(straight / "last.safetensors"), weights(half / "last.safetensors")
     assert a.keys() == b.keys()
     assert all((a[k] == b[k]).all() for k in a)
 
@@ -48,6 +65,7 @@ def _train_cmd(name: str, epochs: int, extra: list[str] = ()) -> list[str]:
     return [sys.executable, "-m", "mt", *tiny_train_args("transformer", name, epochs, extra)]
 
 
+@pytest.mark.slow  # a training subprocess, killed mid-epoch, then resumed
 def test_sigkill_mid_epoch_leaves_checkpoint_resumable():
     name = "killed"
     run = Path(os.environ["MT_RUNS_DIR"]) / name
@@ -70,6 +88,7 @@ def test_sigkill_mid_epoch_leaves_checkpoint_resumable():
     assert 4 in epochs
 
 
+@pytest.mark.slow  # a training subprocess, interrupted
 def test_sigint_saves_and_stops_cleanly():
     name = "interrupted"
     run = Path(os.environ["MT_RUNS_DIR"]) / name
@@ -108,6 +127,7 @@ def test_compare_and_plot(tiny_run, tmp_path, capsys):
     assert plot.stat().st_size > 1000
 
 
+@pytest.mark.slow  # two torchrun processes
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun/gloo test on linux")
 def test_ddp_two_processes_end_in_sync():
     name = "ddp"
@@ -128,7 +148,6 @@ def _one_step(micro_batches: int, kind: str) -> tuple[torch.Tensor, dict]:
     from mt.model import build_model
     from mt.optim import make_optimizer
     from mt.step import train_step
-    from tests.conftest import tiny_config
 
     cfg = tiny_config(kind)
     cfg = replace(cfg, data=replace(cfg.data, tgt_tokenizer="janome"),

@@ -5,15 +5,19 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import sacrebleu
 
 from mt.cli import main
-from tests.conftest import ROOT
+from mt.experiments import best_checkpoint
+from mt.translate import Translator
+from tests.helpers import ROOT
 
 
 class _Stdin:
@@ -35,9 +39,19 @@ def test_three_lines_in_three_out(monkeypatch, capsys, tiny_run):
     assert "translating with" in err
 
 
-def test_default_run_is_most_recent(monkeypatch, capsys, tiny_run):
+def test_without_run_the_most_recently_trained_run_translates(monkeypatch, capsys, tiny_run, own_runs):
+    """No --run: the run whose best checkpoint is newest, named on stderr; none trained is one error."""
+    monkeypatch.setattr(sys, "stdin", _Stdin(b"I like tea.\n"))
+    assert main(["translate"]) == 2
+    assert "no trained run found" in capsys.readouterr().err
+    older, newer = (shutil.copytree(tiny_run, own_runs / name) for name in ("older", "newer"))
+    for age, run in ((2000, older), (1000, newer)):  # seconds ago
+        os.utime(run / "best.safetensors", (time.time() - age,) * 2)
     out, err = _translate(monkeypatch, capsys, b"I like tea.\n")
-    assert len(out) == 1 and "translating with" in err
+    assert f"translating with {newer / 'best.safetensors'}" in err and len(out) == 1
+    os.utime(older / "best.safetensors")  # retrained now: the most recent
+    _, err = _translate(monkeypatch, capsys, b"I like tea.\n")
+    assert f"translating with {older / 'best.safetensors'}" in err
 
 
 def test_bad_inputs_never_shift_lines(monkeypatch, capsys, tiny_run):
@@ -47,15 +61,23 @@ def test_bad_inputs_never_shift_lines(monkeypatch, capsys, tiny_run):
     assert len(out) == len(lines)
     assert out[1] == "" and out[7] == ""
     assert "line 3: invalid UTF-8" in err
-    assert "line 7: longer than" in err
+    assert "line 7: 501 tokens, more than the model's limit of 200: translated in 3 pieces split at word boundaries" in err
+    assert "truncated" not in err
     assert "Traceback" not in err
 
 
 def test_nbest_and_tokenized(monkeypatch, capsys, tiny_run):
     out, _ = _translate(monkeypatch, capsys, b"I like tea.\n", "--run", str(tiny_run), "--nbest", "2", "--beam", "3")
     assert len(out) == 1 and out[0].count(" ||| ") == 1
-    out, _ = _translate(monkeypatch, capsys, b"I like tea.\n", "--run", str(tiny_run), "--tokenized")
-    assert len(out) == 1
+    sentences = ["I like tea.", "Tom likes fish.", "I am a student."]
+    expected = [o[0] for o in Translator.from_checkpoint(best_checkpoint(tiny_run)).translate(sentences)]
+    data = "".join(x + "\n" for x in sentences).encode()
+    tokenized, _ = _translate(monkeypatch, capsys, data, "--run", str(tiny_run), "--tokenized")
+    plain, _ = _translate(monkeypatch, capsys, data, "--run", str(tiny_run))
+    assert tokenized == [o.tokens for o in expected] and plain == [o.text for o in expected]
+    # the same words: the model's, separated by spaces, where the plain output joins them
+    assert [t.replace(" ", "") for t in tokenized] == [p.replace(" ", "") for p in plain]
+    assert sum(t.count(" ") for t in tokenized) > sum(p.count(" ") for p in plain)
 
 
 def test_interactive_line_at_a_time(tiny_run):

@@ -6,7 +6,7 @@ from collections import Counter
 
 from mt import corpora
 from mt.vocab import BOS, EOS, PAD, SPECIALS, Vocab
-from tests.conftest import needs_mirror
+from tests.helpers import needs_mirror
 
 # -- vocabulary ----------------------------------------------------------------------------
 

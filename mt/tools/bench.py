@@ -26,6 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
+from torch.profiler import record_function
 
 from mt import config as config_mod
 from mt import corpora, data, memory
@@ -34,6 +35,7 @@ from mt.errors import MTError
 from mt.model import build_model, count_parameters
 from mt.optim import make_optimizer, use_bf16
 from mt.step import train_step
+from mt.tools import profile
 
 
 def load_config(model: str | None, config_file: str | None, sets: list[str], corpus: str | None) -> Config:
@@ -92,12 +94,12 @@ def flops_per_token(model: torch.nn.Module) -> tuple[int, int]:
     return 6 * enc, 6 * (dec + out)
 
 
-def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int) -> dict:
+def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int, breakdown: bool) -> dict:
     """Build the run's data, model and optimiser; time `repeats` passes of `steps` steps (runs in a child)."""
     torch.set_num_threads(threads)
     cfg = config_mod.build(raw)
     memory.limit_kernel_cache(cfg.train.kernel_cache)
-    corpus_dir, tokenized = corpora.resolve(cfg.data.corpus)
+    corpus_dir, tokenized = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
     cfg = replace(cfg, data=cfg.data.resolved(tokenized))
     prep = data.prepare(cfg.data, corpus_dir, lambda _msg: None)
     train = prep.split("train")
@@ -120,7 +122,8 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
         total = 0.0
         for idx in indices:
             step += 1
-            batch = data.collate(train, idx)
+            with record_function("mt.data"):
+                batch = data.collate(train, idx)
             total += train_step(step_model, optimizer, batch, cfg, step, 1, dev).loss.item() * batch.n_tokens
         return total
 
@@ -133,6 +136,8 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
         start = time.perf_counter()
         run(timed)
         times.append(time.perf_counter() - start)
+    peak, rss_end, heap_end = peak_rss_mb(), rss_mb(), memory.heap_in_use_mb()  # before the profiler's own memory
+    where = profile.breakdown(lambda: run(timed), len(timed)) if breakdown else None
     src_lens, tgt_lens = train.src_lens, train.tgt_lens
     sizes = [(len(i), int(src_lens[i].max()) + 1, int(tgt_lens[i].max()) + 1) for i in timed]
     per_src, per_tgt = flops_per_token(model)
@@ -147,18 +152,18 @@ def _train_child(raw: dict, steps: int, warmup: int, repeats: int, threads: int)
             "src_tokens": int(sum(int(src_lens[i].sum()) + len(i) for i in timed)),  # + EOS per source
             "tgt_tokens": int(sum(int(tgt_lens[i].sum()) + len(i) for i in timed)),  # + EOS per target
             "src_slots": sum(b * s for b, s, _ in sizes), "tgt_slots": sum(b * t for b, _, t in sizes),
-            "rss_start_mb": rss_start, "rss_after_warmup_mb": rss_warm, "rss_end_mb": rss_mb(),
-            "heap_in_use_after_warmup_mb": heap_warm, "heap_in_use_end_mb": memory.heap_in_use_mb(),
-            "peak_rss_mb": peak_rss_mb()}
+            "rss_start_mb": rss_start, "rss_after_warmup_mb": rss_warm, "rss_end_mb": rss_end,
+            "heap_in_use_after_warmup_mb": heap_warm, "heap_in_use_end_mb": heap_end,
+            "peak_rss_mb": peak, "breakdown": where}
 
 
 def bench_train(cfg: Config, steps: int = 20, warmup: int = 5, repeats: int = 3, threads: int = 0,
-                isolate: bool = True) -> dict:
+                isolate: bool = True, breakdown: bool = True) -> dict:
     """Measure training speed of `cfg` (see the module docstring); returns the JSON record."""
     if steps < 1 or repeats < 1 or warmup < 0:
         raise MTError("--steps and --repeats must be at least 1, --warmup at least 0")
     threads = threads or cfg.train.threads or torch.get_num_threads()
-    args = (cfg.to_dict(), steps, warmup, repeats, threads)
+    args = (cfg.to_dict(), steps, warmup, repeats, threads, breakdown)
     if isolate:
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             r = pool.submit(_train_child, *args).result()
@@ -211,7 +216,8 @@ def format_train(r: dict) -> list[str]:
         + (f"; malloc_trim every {r['trim_memory_every']} steps)" if r.get("trim_memory_every") else ")"),
     ] + ([f"  heap in use              {r['heap_in_use_end_mb']:8.0f} MB   (malloc'd and not freed after the last "
           f"step; {r['heap_in_use_after_warmup_mb']:.0f} MB after warm-up)"]
-         if r.get("heap_in_use_end_mb") is not None else [])
+         if r.get("heap_in_use_end_mb") is not None else []) \
+        + (profile.format_breakdown(r["breakdown"], "step") if r.get("breakdown") else [])
 
 
 def write_json(record: dict, path: Path) -> None:

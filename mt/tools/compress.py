@@ -39,6 +39,17 @@ def resolve_source(target: str) -> Path:
     return path if path.is_file() else experiments.best_checkpoint(experiments.find_run(target))
 
 
+def save_compressed(tensors: dict[str, Tensor], meta: dict[str, Any], out: Path | None = None) -> Path:
+    """Write a quantize / prune / prune_structured result to `out`, by default beside its source:
+    int8.safetensors, pruned-<percent>.safetensors or structured-<percent>.safetensors; returns the path."""
+    if out is None:
+        kind = next(k for k in ("quantized", "structured", "pruned") if k in meta)
+        name = "int8" if kind == "quantized" else f"{kind}-{round(meta[kind]['amount'] * 100)}"
+        out = Path(meta["compressed_from"]).parent / f"{name}.safetensors"
+    ckpt.save(out, tensors, meta)
+    return out
+
+
 def dense_bytes(model: nn.Module) -> int:
     """Bytes of the model's fp32 state dict, a tied matrix counted once (a weights-only file)."""
     seen = {t.untyped_storage().data_ptr(): t.numel() * t.element_size() for t in model.state_dict().values()}
@@ -190,7 +201,7 @@ def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], mas
         prep = data.prepare(cfg.data, corpus, log, {"src": Vocab.from_json(meta["src_vocab"]),
                                                     "tgt": Vocab.from_json(meta["tgt_vocab"])})
     else:
-        corpus_dir, _ = corpora.resolve(cfg.data.corpus)
+        corpus_dir, _ = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
         prep = data.prepare(cfg.data, corpus_dir, log)
     if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:
         raise MTError(f"corpus {cfg.data.corpus} no longer gives the checkpoint's vocabularies; cannot fine-tune")

@@ -40,7 +40,7 @@ def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: s
     for p in translator.model.parameters():
         p.requires_grad_(False)  # frozen: translate_ids also runs under no_grad, in eval mode
     teacher_cfg = config_mod.build(ckpt.read_meta(teacher_ckpt)["config"])
-    corpus_dir, tokenized = corpora.resolve(teacher_cfg.data.corpus)
+    corpus_dir, tokenized = corpora.resolve(teacher_cfg.data.corpus, exclude=teacher_cfg.data.exclude)
     sources = list(islice(corpora.read_lines(corpus_dir / "train.en"), limit or None))
     beam = beam or translator.decode.beam
     with corpora.atomic_folder(folder) as tmp:

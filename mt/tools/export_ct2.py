@@ -190,10 +190,14 @@ class CT2Translator:
         self.translator = ct2.Translator(str(model_dir), device=device, compute_type=compute_type,
                                          inter_threads=inter_threads, intra_threads=intra_threads)
 
+    def source_limit(self) -> int:
+        """The most source tokens the model reads, as Translator.source_limit."""
+        return min(self.decode.max_src_len, self.model_cfg.max_positions - 1)
+
     def source_ids(self, text: str) -> tuple[list[int], bool]:
-        """A raw sentence → ids, truncated to max_src_len (second value: was it truncated)."""
+        """A raw sentence → ids, truncated to source_limit() (second value: was it truncated)."""
         ids = self.src_vocab.encode(text_tokens(text, self.src_pipe, self.src_vocab))
-        limit = min(self.decode.max_src_len, self.model_cfg.max_positions - 1)
+        limit = self.source_limit()
         return ids[:limit], len(ids) > limit
 
     def source_tokens(self, ids: list[int]) -> list[str]:

@@ -4,11 +4,15 @@ The model is loaded once. Concurrent requests are batched across users: one infe
 whatever is queued (up to --max-batch-sentences sentences, waiting at most --max-wait-ms for more),
 translates it as one batch and answers each request its own lines; a sentence's translation does not
 depend on its batch mates (the models are batch-invariant). Preprocessing and postprocessing are
-exactly `mt translate`'s (Translator.translate).
+exactly `mt translate`'s (translate_lines): each text is split into sentences, an over-long sentence cut at
+clause punctuation into pieces, and their translations joined; the response's "notes" say where a text was
+cut. `"split": false` in a request (or `mt serve --no-split`) translates each text whole, and then a text
+over the model's token limit is refused (413) rather than truncated. Each translation comes with its
+`mt check` flags (mt/checks.py: untranslated, number, repeat, short, unknown); the page shows them as a warning.
 
 Limits answer with a status, never a silent truncation: the body size (413), sentences per request and
 characters or tokens per sentence (413, naming the limit), a full queue (503 + Retry-After), a request
-that waited too long (504); malformed JSON or wrong types (400). The server keeps serving after each.
+that waited too long (504); malformed JSON, JSON nested too deeply, or wrong types (400). The server keeps serving after each.
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
+from mt import check_model
+from mt.checks import Checker
 from mt.errors import MTError
+from mt.sentences import split_sentences
 from mt.tools.attention_plot import attention_matrix
-from mt.translate import Translator
+from mt.translate import LineTranslation, Translator, translate_lines
 
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 
@@ -48,6 +55,7 @@ class Limits:
     queue_size: int = 256  # requests waiting; beyond it: 503
     timeout_s: float = 30.0  # per request; beyond it: 504
     batching: bool = True  # False: one request per batch (for `mt bench serve`)
+    split: bool = True  # the default of a request's "split": texts translated sentence by sentence
 
 
 class BadRequest(Exception):
@@ -65,6 +73,7 @@ class Job:
     sentences: list[str]
     beam: int
     nbest: int
+    split: bool
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
     cancelled: bool = False
@@ -72,7 +81,7 @@ class Job:
 
 
 class Worker:
-    """The one inference thread: batches queued jobs with the same beam and n-best, translates, answers."""
+    """The one inference thread: batches queued jobs with the same beam, n-best and splitting, translates, answers."""
 
     def __init__(self, translator: Translator, limits: Limits, lock: threading.Lock) -> None:
         self.translator, self.limits, self.lock = translator, limits, lock
@@ -111,19 +120,18 @@ class Worker:
 
     def _run(self) -> None:
         while (taken := self._take()) is not None:
-            groups: dict[tuple[int, int], list[Job]] = {}
+            groups: dict[tuple[int, int, bool], list[Job]] = {}
             for job in taken:
                 if not job.cancelled:
-                    groups.setdefault((job.beam, job.nbest), []).append(job)
-            for (beam, nbest), jobs in groups.items():
-                self._translate(jobs, beam, nbest)
+                    groups.setdefault((job.beam, job.nbest, job.split), []).append(job)
+            for (beam, nbest, split), jobs in groups.items():
+                self._translate(jobs, beam, nbest, split)
 
-    def _translate(self, jobs: list[Job], beam: int, nbest: int) -> None:
+    def _translate(self, jobs: list[Job], beam: int, nbest: int, split: bool) -> None:
         lines = [s for job in jobs for s in job.sentences]
         try:
             with self.lock:
-                outputs = self.translator.translate(lines, beam=beam, nbest=nbest,
-                                                    batch_size=self.limits.max_batch_sentences)
+                outputs = translate_lines(self.translator, lines, beam, nbest, self.limits.max_batch_sentences, split)
             self.batches += 1
         except Exception as e:  # a bug must answer its requests, not stop the worker
             for job in jobs:
@@ -154,14 +162,27 @@ def _field(body: dict, name: str, kind: type, default: Any, low: int, high: int)
     return value
 
 
-def parse_request(raw: bytes, translator: Translator, limits: Limits) -> tuple[list[str], bool, int, int]:
-    """A POST /translate body → (sentences, was a single string, beam, nbest), or BadRequest."""
+@dataclass(frozen=True)
+class Asked:
+    """A POST body, checked: the texts, whether "text" was one string, beam, n-best, and sentence splitting."""
+
+    texts: list[str]
+    single: bool
+    beam: int
+    nbest: int
+    split: bool
+
+
+def parse_request(raw: bytes, translator: Translator, limits: Limits) -> Asked:
+    """A POST /translate or /attention body → what it asks, or BadRequest."""
     if len(raw) > limits.max_body_bytes:
         raise BadRequest(413, f"request body over {limits.max_body_bytes} bytes")
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadRequest(400, f"the body is not valid UTF-8 JSON: {e}") from None
+    except RecursionError:  # the parser recurses per level: [[[[…]]]] thousands deep runs out of stack
+        raise BadRequest(400, 'the body nests too deeply to be a request: expected {"text": "…" or ["…", …]}') from None
     if not isinstance(body, dict) or "text" not in body:
         raise BadRequest(400, 'expected a JSON object {"text": "…" or ["…", …], "beam"?: K, "nbest"?: N}')
     text = body["text"]
@@ -173,15 +194,26 @@ def parse_request(raw: bytes, translator: Translator, limits: Limits) -> tuple[l
         raise BadRequest(400, "'text' is an empty list")
     if len(sentences) > limits.max_sentences:
         raise BadRequest(413, f"{len(sentences)} sentences in one request; the limit is {limits.max_sentences}")
+    split = body.get("split", limits.split)
+    if not isinstance(split, bool):
+        raise BadRequest(400, f"'split' must be true or false, got {type(split).__name__}")
     for i, s in enumerate(sentences):
         if len(s) > limits.max_chars:
             raise BadRequest(413, f"sentence {i + 1} has {len(s)} characters; the limit is {limits.max_chars}")
-        if s.strip() and translator.source_ids(s)[1]:
-            raise BadRequest(413, f"sentence {i + 1} is longer than {translator.decode.max_src_len} tokens, "
-                                  f"the model's limit; split it")
+        if not split and s.strip() and translator.source_ids(s)[1]:
+            raise BadRequest(413, f"sentence {i + 1} is longer than {translator.source_limit()} tokens, the model's "
+                                  f'limit; split it, or send "split": true')
     beam = _field(body, "beam", int, translator.decode.beam, 1, limits.max_beam)
     nbest = _field(body, "nbest", int, 1, 1, limits.max_nbest)
-    return sentences, single, max(beam, nbest), nbest
+    return Asked(sentences, single, max(beam, nbest), nbest, split)
+
+
+def response(outputs: list[LineTranslation], nbest: int) -> dict:
+    """Translations, scores (lists with n-best > 1) and notes ("text N: …", where a text was cut or truncated)."""
+    texts = [[o.text for o in t.outputs] if nbest > 1 else t.outputs[0].text for t in outputs]
+    scores = [[round(o.score, 4) for o in t.outputs] if nbest > 1 else round(t.outputs[0].score, 4) for t in outputs]
+    notes = [f"text {i}: {note}" for i, t in enumerate(outputs, 1) for note in t.notes]
+    return {"translations": texts, "scores": scores, "notes": notes}
 
 
 def model_info(run_name: str, checkpoint: Path, translator: Translator) -> dict:
@@ -200,8 +232,17 @@ def model_info(run_name: str, checkpoint: Path, translator: Translator) -> dict:
     return info
 
 
-def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: Limits = Limits()) -> FastAPI:
-    """The FastAPI application: /translate, /attention, /health, /model and the page at /."""
+def flags_of(checker: Checker, texts: list[str], outputs: list[LineTranslation]) -> list[list[dict]]:
+    """Each text's `mt check` flags on its best (joined) translation, as JSON (issue 30)."""
+    return [[{"flag": f.name, "detail": f.detail} for f in checker.check(s, t.outputs[0].text)]
+            for s, t in zip(texts, outputs)]
+
+
+def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: Limits = Limits(),
+               checker: Checker | None = None) -> FastAPI:
+    """The FastAPI application: /translate, /attention, /health, /model and the page at /; `checker` flags
+    each translation (default: the checkpoint's vocabulary and corpus)."""
+    checker = checker or check_model.for_translator(translator, checkpoint)
     app = FastAPI(title="mt", description="English→Japanese translation (mt)", version="1")
     lock = threading.Lock()
     worker = Worker(translator, limits, lock)
@@ -215,39 +256,42 @@ def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: 
     @app.post("/translate")
     async def translate(request: Request) -> dict:
         start = time.perf_counter()
-        sentences, single, beam, nbest = parse_request(await _body(request, limits), translator, limits)
+        asked = parse_request(await _body(request, limits), translator, limits)
         loop = asyncio.get_running_loop()
-        job = Job(sentences, beam, nbest, loop, loop.create_future())
+        job = Job(asked.texts, asked.beam, asked.nbest, asked.split, loop, loop.create_future())
         worker.submit(job)
         try:
             outputs = await asyncio.wait_for(job.future, limits.timeout_s)
         except TimeoutError:
             job.cancelled = True
             raise BadRequest(504, f"not translated within {limits.timeout_s:g} s; try fewer sentences") from None
-        texts = [[o.text for o in outs] if nbest > 1 else outs[0].text for outs in outputs]
-        scores = [[round(o.score, 4) for o in outs] if nbest > 1 else round(outs[0].score, 4) for outs in outputs]
-        return {"translations": texts, "scores": scores, "model": run_name,
+        flags = flags_of(checker, asked.texts, outputs)
+        return {**response(outputs, asked.nbest), "flags": flags[0] if asked.single else flags, "model": run_name,
                 "time_ms": round((time.perf_counter() - start) * 1000, 1)}
 
     @app.post("/attention")
     async def attention(request: Request) -> dict:
-        """The translation's cross-attention (last decoder layer, mean over heads): `mt attention`'s data."""
-        sentences, _, beam, _ = parse_request(await _body(request, limits), translator, limits)
+        """The translation's cross-attention (last decoder layer, mean over heads): `mt attention`'s data, for
+        the first sentence of the (first) text; "sentence" says which."""
+        asked = parse_request(await _body(request, limits), translator, limits)
         if translator.model.attention_layers() == 0:
             raise BadRequest(400, "this model has no attention")
-        text = sentences[0]
+        text = (split_sentences(asked.texts[0]) or [""])[0] if asked.split else asked.texts[0]
         if not text.strip():
             raise BadRequest(400, "nothing to translate: the sentence is empty")
+        if translator.source_ids(text)[1]:
+            raise BadRequest(413, f"the sentence is longer than {translator.source_limit()} tokens, the model's limit")
 
         def compute() -> tuple[list[str], list[str], Any]:
             with lock:
-                return attention_matrix(translator, text, beam=beam)
+                return attention_matrix(translator, text, beam=asked.beam)
 
         try:
             columns, rows, weights = await asyncio.to_thread(compute)
         except MTError as e:
             raise BadRequest(400, str(e)) from None
-        return {"source": columns, "output": rows, "weights": [[round(float(w), 4) for w in r] for r in weights]}
+        return {"sentence": text, "source": columns, "output": rows,
+                "weights": [[round(float(w), 4) for w in r] for r in weights]}
 
     @app.get("/health")
     async def health() -> dict:
@@ -303,6 +347,7 @@ class Running:
         self.thread.join(10)
 
 
-def serve(translator: Translator, run_name: str, checkpoint: Path, host: str, port: int, limits: Limits) -> None:
-    """`mt serve`: run until interrupted (uvicorn handles Ctrl-C and SIGTERM)."""
-    uvicorn.run(create_app(translator, run_name, checkpoint, limits), host=host, port=port, log_level="info")
+def serve(translator: Translator, checkpoints: list[Path], host: str, port: int, limits: Limits) -> None:
+    """`mt serve`: run until interrupted (uvicorn handles Ctrl-C and SIGTERM); an ensemble is named A+B."""
+    name = "+".join(p.parent.name for p in checkpoints)
+    uvicorn.run(create_app(translator, name, checkpoints[0], limits), host=host, port=port, log_level="info")

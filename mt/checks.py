@@ -1,0 +1,262 @@
+"""Checks that need no reference: per line, the flags that say a translation should not be trusted as is.
+
+    untranslated  Latin-script words left in the Japanese (acronyms, units, the source's own names and an
+                  allow-list excepted), and <unk>
+    number        a number of the source (digits, words, times, prices, ordinals) missing or different in
+                  the output (mt/numbers.py normalises both sides)
+    repeat        the output repeats itself (a unit three times in a row, or 6+ characters twice) where the
+                  source repeats no word
+    short         the output is much shorter than the source predicts (mt/lengths.py: calibrated on a corpus)
+    unknown       source words outside the model's vocabulary (when a model is given)
+
+Hypotheses may be raw Japanese or space-separated corpus tokens; sources raw or tokenized English.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+
+from mt import corpora
+from mt.errors import MTError
+from mt.lengths import LengthModel, en_words, length_model
+from mt.numbers import english_numbers, japanese_numbers, same
+from mt.text import detokenize_ja, normalize_en
+
+FLAGS = ("untranslated", "number", "repeat", "short", "unknown")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One check that fired on a line, and what it found."""
+
+    name: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.detail})"
+
+
+@dataclass(frozen=True)
+class SourceVocab:
+    """A model's source side: how it tokenizes a sentence, and the tokens it knows."""
+
+    tokenize: Callable[[str], list[str]]
+    known: Collection[str]
+
+
+@dataclass(frozen=True)
+class Checker:
+    """What the checks need beyond the two sentences; a flag whose input is missing is skipped, with why."""
+
+    length: LengthModel | None = None
+    vocab: SourceVocab | None = None
+    allow: frozenset[str] = frozenset()  # lowercased words kept in Latin script
+    skipped: dict[str, str] = field(default_factory=dict)  # flag → why it is not checked
+
+    def check(self, src: str, hyp: str) -> list[Flag]:
+        return check_line(src, hyp, self.length, self.vocab, self.allow)
+
+    def checked(self) -> list[str]:
+        """The flags this checker can raise: `short` needs a calibration, `unknown` a vocabulary."""
+        return [f for f in FLAGS if (f != "short" or self.length) and (f != "unknown" or self.vocab)]
+
+
+def checker(corpus: str | None = None, vocab: SourceVocab | None = None, allow: frozenset[str] = frozenset(),
+            explicit: bool = False) -> Checker:
+    """A Checker calibrated on `corpus` (see length_model), with the model's vocabulary when there is one."""
+    length, why = length_model(corpus, explicit)
+    skipped = {"short": why} if why else {}
+    if vocab is None:
+        skipped["unknown"] = "no model given (--run or --checkpoint)"
+    return Checker(length, vocab, allow, skipped)
+
+
+# -- untranslated ------------------------------------------------------------------------------
+
+# written in Latin script in ordinary Japanese (small_parallel_enja lowercases them: ｃｄ, ｕｆｏ, ｎａｓａ)
+ACRONYMS = frozenset("cd dvd tv nhk ufo sos dj ol cm sf nasa ntt atm pc ok usb dna os id ai gps sns bgm pr jr jal "
+                     "ana bbc cnn fbi cia un eu usa uk nato ibm ceo pta qr tgv vip wc pdf faq sf cpu it ssh www "
+                     "email e-mail".split())
+UNITS = frozenset("km kg cm mm m g mg l ml dl kl t kb mb gb tb hz khz mhz ghz kw kwh w v ha am pm a.m p.m".split())
+_LATIN = re.compile(r"<unk>|[A-Za-z](?:[A-Za-z0-9]|[.'@/-](?=[A-Za-z0-9]))*")
+_SOURCE_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|[.'@/-](?=[A-Za-z0-9]))*")
+
+
+def _kept(word: str, source_words: set[str], allow: frozenset[str]) -> bool:
+    """A Latin word that belongs in Japanese: a letter, an acronym, a unit, allowed, or the user's own name."""
+    if word == "<unk>":
+        return False
+    low = word.lower()
+    if len(word) == 1 or word.isupper() or low in ACRONYMS or low in UNITS or low in allow:
+        return True
+    return word in source_words and (word != low or not word.isalpha())  # Tom, iPad, info@example.com
+
+
+def untranslated(src: str, hyp: str, allow: frozenset[str] = frozenset()) -> Flag | None:
+    """Latin-script words in the Japanese that are not kept on purpose."""
+    source_words = set(_SOURCE_WORD.findall(unicodedata.normalize("NFKC", src)))
+    text = unicodedata.normalize("NFKC", detokenize_ja(hyp.split()))
+    left = list(dict.fromkeys(w for w in _LATIN.findall(text) if not _kept(w, source_words, allow)))
+    return Flag("untranslated", ", ".join(left)) if left else None
+
+
+# -- number ------------------------------------------------------------------------------------
+
+def number(src: str, hyp: str) -> Flag | None:
+    """Numbers of the source that the output lacks (→ missing) or says otherwise (→ the output's number)."""
+    wanted = english_numbers(src)
+    if not wanted:
+        return None
+    found = japanese_numbers(hyp)
+    text = unicodedata.normalize("NFKC", hyp).replace(" ", "")
+    missing = [n for n in wanted if not any(same(n, f) for f in found) and not any(a in text for a in n.alternatives)]
+    if not missing:
+        return None
+    extra = [f for f in found if not any(same(f, n) for n in wanted)]
+    parts = [f"{n.text} → {e.text if e else 'missing'}" for n, e in zip_longest(missing, extra[: len(missing)])]
+    return Flag("number", ", ".join(parts))
+
+
+# -- repeat ------------------------------------------------------------------------------------
+
+_PUNCT = re.compile(r"[\s、。，．・「」『』（）()!?！？,.…〜\"']")
+_CONTENT = re.compile(r"[\u4e00-\u9fff\u30a0-\u30ffA-Za-z0-9]")  # kanji, katakana, Latin, digits
+_LETTER = re.compile(r"[\u4e00-\u9fff\u30a1-\u30faA-Za-z]")
+_TANDEM = re.compile(r"(.{1,8}?)\1{2,}")  # a unit three or more times in a row: 私は私は私は
+LONG_REPEAT = 6  # characters: on small_parallel_enja train, 5 of 50,000 references repeat this much
+_STOP = frozenset("the and but for with are was were been you she they him her them your his its our their this "
+                  "that these those not does did have has had will would can could shall should may might must "
+                  "there here what who when where why how than then very too".split())
+
+
+def _source_repeats(src: str) -> bool:
+    """Does the English itself repeat (no, no, no · get back, get back · people kill people)?"""
+    words = [t for t in normalize_en(src).split() if t.isalpha()]
+    content = [w for w in words if len(w) > 2 and w not in _STOP]
+    return len(content) != len(set(content)) or any(a == b for a, b in zip(words, words[1:]))
+
+
+def _long_repeat(text: str) -> str | None:
+    """A stretch of LONG_REPEAT characters, with a content character, that occurs twice."""
+    for i in range(len(text) - LONG_REPEAT + 1):
+        piece = text[i: i + LONG_REPEAT]
+        if _CONTENT.search(piece) and text.find(piece, i + LONG_REPEAT) >= 0:
+            return piece
+    return None
+
+
+def repeat(src: str, hyp: str) -> Flag | None:
+    """The output repeats a stretch where the source repeats nothing (characters: tokenization-independent)."""
+    text = _PUNCT.sub("", unicodedata.normalize("NFKC", hyp))
+    tandem = next((m[0] for m in _TANDEM.finditer(text) if _LETTER.search(m[1])), None)
+    found = tandem or _long_repeat(text)
+    if not found or _source_repeats(src):
+        return None
+    return Flag("repeat", found)
+
+
+# -- short, unknown ----------------------------------------------------------------------------
+
+def short(src: str, hyp: str, length: LengthModel) -> Flag | None:
+    """The output is shorter than `length` allows for this source."""
+    if not en_words(src):
+        return None
+    ratio = length.ratio(src, hyp)
+    return Flag("short", f"{ratio:.2f} of predicted") if ratio < length.threshold else None
+
+
+def unknown(src: str, vocab: SourceVocab) -> Flag | None:
+    """Source tokens the model does not know (it sees them as <unk>)."""
+    words = list(dict.fromkeys(t.replace("▁", "") for t in vocab.tokenize(src) if t not in vocab.known))
+    words = [w for w in words if w]
+    return Flag("unknown", ", ".join(words)) if words else None
+
+
+# -- lines, totals, report ---------------------------------------------------------------------
+
+def check_line(src: str, hyp: str, length: LengthModel | None = None, vocab: SourceVocab | None = None,
+               allow: frozenset[str] = frozenset()) -> list[Flag]:
+    """Every flag that applies to one source line and its translation; an empty source has none."""
+    if not src.strip():
+        return []
+    found = [untranslated(src, hyp, allow), number(src, hyp), repeat(src, hyp),
+             short(src, hyp, length) if length else None, unknown(src, vocab) if vocab else None]
+    return [f for f in found if f is not None]
+
+
+def check_lines(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> list[list[Flag]]:
+    if len(srcs) != len(hyps):
+        raise MTError(f"line counts differ: {len(srcs)} sources, {len(hyps)} translations")
+    return [checker.check(s, h) for s, h in zip(srcs, hyps)]
+
+
+def totals(flags: Sequence[list[Flag]], checked: Sequence[str] = FLAGS) -> dict[str, int]:
+    """Lines carrying each checked flag."""
+    return {name: sum(any(f.name == name for f in line) for line in flags) for name in checked}
+
+
+def report(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> dict:
+    """`mt check --json`: every line's flags (1-based line numbers), totals, the calibration, what was skipped."""
+    flags = check_lines(srcs, hyps, checker)
+    lines = [{"line": n, "flags": [f.name for f in fl], "details": {f.name: f.detail for f in fl}, "src": s, "hyp": h}
+             for n, (s, h, fl) in enumerate(zip(srcs, hyps, flags), 1)]
+    return {"lines": lines, "totals": totals(flags, checker.checked()),
+            "short": checker.length.describe() if checker.length else None, "skipped": dict(checker.skipped)}
+
+
+def format_line(n: int, flags: list[Flag]) -> str:
+    """line 3: number (five thousand → missing), short (0.31 of predicted)"""
+    return f"line {n}: " + ", ".join(str(f) for f in flags)
+
+
+def format_totals(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
+
+
+def format_report(rep: dict) -> list[str]:
+    """`mt check`'s printout: each flagged line, the calibration, what was skipped and why, the totals."""
+    out = [format_line(x["line"], [Flag(k, v) for k, v in x["details"].items()]) for x in rep["lines"] if x["flags"]]
+    out += [rep["short"]] if rep["short"] else []
+    out += [f"{name}: skipped ({why})" for name, why in rep["skipped"].items()]
+    flagged = sum(bool(x["flags"]) for x in rep["lines"])
+    out.append(f"{len(rep['lines'])} lines, {flagged} flagged: {format_totals(rep['totals'])}")
+    return out
+
+
+def reporter(checker: Checker, emit: Callable[[str], None]) -> Callable[[list[str], list[str]], None]:
+    """`mt translate --check`: a function taking each batch's sources and translations, emitting flagged lines."""
+    seen = 0
+
+    def report_batch(sources: list[str], translations: list[str]) -> None:
+        nonlocal seen
+        for src, hyp in zip(sources, translations):
+            seen += 1
+            flags = checker.check(src, hyp)
+            if flags:
+                emit(format_line(seen, flags))
+    return report_batch
+
+
+def read_pair(src: Path, hyp: Path) -> tuple[list[str], list[str]]:
+    """A source file and its translations, one sentence a line; one clear line if they do not pair up."""
+    for path in (src, hyp):
+        if not path.is_file():
+            raise MTError(f"file not found: {path}")
+    sources, translations = list(corpora.read_lines(src)), list(corpora.read_lines(hyp))
+    if len(sources) != len(translations):
+        raise MTError(f"line counts differ: {src} has {len(sources)} lines, {hyp} has {len(translations)}")
+    return sources, translations
+
+
+def read_allow(path: Path | None) -> frozenset[str]:
+    """--allow FILE: words kept in Latin script, one a line (# comments); matched without case."""
+    if path is None:
+        return frozenset()
+    if not path.is_file():
+        raise MTError(f"file not found: {path}")
+    return frozenset(w.strip().lower() for w in corpora.read_lines(path) if w.strip() and not w.startswith("#"))

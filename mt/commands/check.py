@@ -1,0 +1,45 @@
+"""`mt check`: flag translations not to trust as they are, with no reference (mt/checks.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mt.commands import common
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    """Declare `mt check`."""
+    p = sub.add_parser("check", help="flag translations not to trust as they are (no reference needed)",
+                       description="For every line the flags that apply (untranslated, number, repeat, short, "
+                                   "unknown), then totals; --run/--checkpoint adds `unknown` (source words outside "
+                                   "the model's vocabulary) and calibrates `short` on the run's corpus.")
+    p.add_argument("--src", required=True, help="English source file, one sentence a line (raw or tokenized)")
+    p.add_argument("--hyp", required=True, help="its Japanese translations (raw or corpus tokens)")
+    common.json_out(p, "every line's flags and the totals")
+    common.model_source(p, with_device=False)
+    p.add_argument("--corpus", help="calibrate `short` on this corpus (default: the run's, else small_parallel_enja)")
+    p.add_argument("--allow", help="file of words kept in Latin script (names, brands), one a line")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from mt import checks, files
+
+    sources, translations = checks.read_pair(Path(args.src), Path(args.hyp))
+    allow = checks.read_allow(Path(args.allow) if args.allow else None)
+    if args.run or args.checkpoint:
+        from mt import check_model, experiments
+
+        path = experiments.resolve_checkpoint(args.run, args.checkpoint)
+        checker = check_model.for_model(path, allow=allow, corpus=args.corpus)
+    else:
+        checker = checks.checker(args.corpus, allow=allow, explicit=bool(args.corpus))
+    report = checks.report(sources, translations, checker)
+    for line in checks.format_report(report):
+        print(line)
+    if args.json:
+        files.write_text(Path(args.json), json.dumps(report, indent=1, ensure_ascii=False))
+    return 0

@@ -1,0 +1,93 @@
+"""What several commands share, each declared once: the options (model source, device, config, evaluation
+set, JSON output) and the CLI's stderr voice. Torch-free, so `mt --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mt.model_config import CONFIGS
+
+MODELS = sorted(CONFIGS)  # the model families, named once in the core
+COMBINE_HELP = ("how an ensemble mixes its members: prob = log of the weighted mean of probabilities (default, "
+                "as fairseq), logprob = weighted mean of log-probabilities, renormalized (as OpenNMT-py, Marian)")
+ALPHA_HELP = "length penalty α (default: the run's decode.alpha)"
+
+
+def device(p: argparse.ArgumentParser) -> None:
+    """--device."""
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def model_source(p: argparse.ArgumentParser, ensemble: bool = False, with_device: bool = True,
+                 ensemble_note: str = "") -> None:
+    """--run / --checkpoint: one model, or (ensemble) several, each flag repeated once per model, with
+    --weights and --combine; a command taking one model refuses a repeated flag (experiments.resolve_checkpoint)."""
+    more = f"; repeat for an ensemble{ensemble_note}" if ensemble else ""
+    p.add_argument("--run", action="append", help=f"run name or folder (default: the most recent run){more}")
+    p.add_argument("--checkpoint", action="append", help=f"a checkpoint file instead of a run{more}")
+    if ensemble:
+        p.add_argument("--weights", type=weights, help="ensemble weights, e.g. 0.6,0.4 (default: equal)")
+        p.add_argument("--combine", choices=["prob", "logprob"], default="prob", help=COMBINE_HELP)
+    if with_device:
+        device(p)
+
+
+def model_config(p: argparse.ArgumentParser, default: str | None = None, config_help: str = "TOML config",
+                 corpus: bool = True) -> None:
+    """--model, --config (default: experiments/<model>.toml), --corpus, --set: what config.load takes."""
+    more = "" if default else " (default: the --config file's model.type, else transformer)"
+    p.add_argument("--model", choices=MODELS, default=default, help=f"model family{more}")
+    p.add_argument("--config", help=f"{config_help} (default: experiments/<model>.toml)")
+    if corpus:
+        p.add_argument("--corpus", help="corpus name, folder or TSV file")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config key, e.g. train.lr=0.001; repeat for more")
+
+
+def eval_files(p: argparse.ArgumentParser, src_help: str) -> None:
+    """--split, or --src/--ref [--ref-tokenized]: what evaluate.eval_set takes."""
+    p.add_argument("--split", choices=["dev", "test"], default="test", help="the corpus split to score")
+    p.add_argument("--src", help=src_help)
+    p.add_argument("--ref", help="reference file")
+    p.add_argument("--ref-tokenized", action="store_true", help="the --ref file is space-tokenized")
+
+
+def json_out(p: argparse.ArgumentParser, what: str = "record") -> None:
+    """--json FILE."""
+    p.add_argument("--json", help=f"also write the {what} to this JSON file")
+
+
+def weights(value: str) -> list[float]:
+    """0.6,0.4 → [0.6, 0.4]."""
+    try:
+        return [float(w) for w in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.6,0.4, got {value!r}") from None
+
+
+def ints(value: str) -> list[int]:
+    """1,4,16 → [1, 4, 16]."""
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, e.g. 1,4,16, got {value!r}") from None
+
+
+def note(msg: str) -> None:
+    """A progress line on stderr: `mt: ...`."""
+    print(f"mt: {msg}", file=sys.stderr, flush=True)
+
+
+def warn(msg: str) -> None:
+    """A warning on stderr: `mt: warning: ...`."""
+    print(f"mt: warning: {msg}", file=sys.stderr)
+
+
+def progress(msg: str) -> None:
+    """A training log line on stdout, flushed (it may be piped to a file and followed)."""
+    print(msg, flush=True)
+
+
+SPLIT_HELP = ("translate each line whole, as before sentence splitting (default: sentence by sentence, an over-long "
+              "sentence cut at clause punctuation)")

@@ -1,0 +1,75 @@
+"""`mt translate`: English on stdin → Japanese on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mt.commands import common
+from mt.errors import MTError
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    """Declare `mt translate`."""
+    p = sub.add_parser("translate", help="English on stdin → Japanese on stdout",
+                       description="Raw English on stdin → Japanese on stdout, one line per line; the model (or "
+                                   "each ensemble member) is named on stderr.")
+    common.model_source(p, ensemble=True)
+    p.add_argument("--beam", type=int, help="beam size (default: the run's decode.beam)")
+    p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
+    p.add_argument("--keep-unk", action="store_true", help="print <unk> rather than copying the attended source word")
+    p.add_argument("--batch-size", type=int, help="sentences per decoding batch (default: the run's decode.batch_size)")
+    p.add_argument("--nbest", type=int, default=1, help="print the N best translations of each line, joined by |||")
+    p.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
+    p.add_argument("--engine", choices=["torch", "ctranslate2"], default="torch", help="inference engine")
+    p.add_argument("--ct2-dir", help="CTranslate2 export folder (with --engine ctranslate2; see `mt export`)")
+    p.add_argument("--no-split", action="store_true",
+                   help=common.SPLIT_HELP + "; a line past the model's limit is truncated, with a warning")
+    p.add_argument("--check", action="store_true", help="flag doubtful translations on stderr (see `mt check`)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mt import translate
+
+    translator = _ct2(args) if args.engine == "ctranslate2" else _torch(args)
+    after = _checks(translator, None if args.engine == "ctranslate2" else _paths(args)[0]) if args.check else None
+    translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
+                     args.batch_size, common.warn, after, split=not args.no_split)
+    return 0
+
+
+def _paths(args: argparse.Namespace):
+    from mt import experiments
+
+    return experiments.resolve_checkpoints(args.run, args.checkpoint)
+
+
+def _checks(translator, path):
+    """--check: each line's flags on stderr (`path`: the checkpoint, for its corpus and vocabulary)."""
+    from mt import check_model, checks
+
+    checker = check_model.for_translator(translator, path)
+    common.note(f"checking each line; {checker.length.describe() if checker.length else 'short: skipped'}")
+    return checks.reporter(checker, common.note)
+
+
+def _torch(args: argparse.Namespace):
+    """The --run/--checkpoint model (or ensemble), named on stderr."""
+    from mt import experiments, translate
+
+    paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
+    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
+                                                      args.combine)
+    common.note(f"translating with {translate.describe(paths, translator)}")
+    return translator
+
+
+def _ct2(args: argparse.Namespace):
+    """The --ct2-dir export, named on stderr."""
+    from mt.tools.export_ct2 import CT2Translator
+
+    if not args.ct2_dir:
+        raise MTError("--engine ctranslate2 needs --ct2-dir DIR (a folder written by `mt export`)")
+    common.note(f"translating with {args.ct2_dir} (ctranslate2)")
+    return CT2Translator(args.ct2_dir, args.device)

@@ -1,0 +1,320 @@
+"""Numbers in a sentence, normalised so an English source and its Japanese translation compare.
+
+English (raw, or small_parallel_enja's tokens): digits (1,200 · 1.5 · 3rd · 50% · $5), number words
+(twenty-one, five thousand, a hundred), ordinals (third, twenty-first), times (7:30, ten o'clock,
+half past nine, a quarter to six, 3 p.m.). Japanese (raw, or space-separated corpus tokens): Arabic
+digits in any width (５０００, 5,000, １、０００), kanji numerals (五千, 三百五十, 一万二千, 二〇二〇,
+mixed ５千 · １００万), kana counts (ふたり, みっつ), times (９時半, ８時１５分前, 午後３時, 7:30).
+A time's value is minutes after midnight; `same` compares times on a 12-hour clock (3 p.m. is 3時).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from mt.text import normalize_en
+
+
+@dataclass(frozen=True)
+class Number:
+    """One number as written (`text`) and its value; a time's value is minutes after midnight."""
+
+    value: float
+    text: str
+    kind: str = "number"  # number | time | ordinal
+    alternatives: tuple[str, ...] = field(default=(), compare=False)  # Japanese words that also say it (最初)
+
+
+def same(a: Number, b: Number) -> bool:
+    """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number."""
+    if a.kind == "time" and b.kind == "time":
+        return a.value % 720 == b.value % 720
+    if "time" in (a.kind, b.kind):
+        t, n = (a, b) if a.kind == "time" else (b, a)
+        return t.value % 60 == 0 and n.value == int(n.value) and 0 <= n.value <= 24 \
+            and (t.value // 60) % 12 == n.value % 12
+    return a.value == b.value
+
+
+# -- English ----------------------------------------------------------------------------------
+
+_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_ORDINALS = {w: i for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
+                                        "twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth "
+                                        "nineteenth".split(), 1)}
+_ORDINALS.update({w.replace("y", "ieth"): v for w, v in _TENS.items()})
+_ORDINALS.update({w + "th": v for w, v in _SCALES.items()})
+_FIRST = ("最", "初", "始め", "はじめ", "一番", "まず", "先", "第一", "トップ")  # "first" is rarely 1 in Japanese
+_SAID_OTHERWISE = {0: ("ゼロ", "零"), 2: ("両", "双")}  # two → 両国, 両方; zero → ゼロ
+# a bare "one" counts only before a noun (one brother → 兄が一人): not the one, no one, one of, one should, one day
+_ONE_BEFORE = {"the", "this", "that", "which", "no", "every", "any", "each", "some", "another", "little", "only",
+               "other", "new", "old", "right", "wrong", "same", "last", "big", "small", "at", "all", "from", "as"}
+_ONE_AFTER = {"another", "of", "'s", "day", "morning", "evening", "night", "afternoon", "by", "at", "or", "and", "to",
+              "thing", "way", "time", "who", "that", "which", "after", "should", "must", "can", "could", "will",
+              "would", "may", "might", "is", "was", "has", "had", "does", "did", "for", "in", "on", "with", "from",
+              "but", "than", "i", "you", "he", "she", "it", "we", "they", "more", "too", "here", "there", "now"}
+_IDIOMS = (("ten", "to", "one"), ("out", "of", "ten"), ("two", "can", "play"))  # no counts in them
+_DIGITS = re.compile(r"^(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(st|nd|rd|th|s|%|[a-z]+)?$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(am|pm|a\.m\.|p\.m\.)?$")
+_PM = {"p.m.", "pm", "p.m"}
+_AM = {"a.m.", "am", "a.m"}
+
+
+def _word_value(token: str) -> tuple[list[int], bool] | None:
+    """A number word (or hyphen compound: twenty-one, twenty-first) → its parts' values, ordinal?"""
+    parts = token.split("-")
+    values, ordinal = [], False
+    for i, part in enumerate(parts):
+        if part in _UNITS or part in _TENS or part in _SCALES:
+            values.append(_UNITS.get(part, _TENS.get(part, _SCALES.get(part))))
+        elif part in _ORDINALS and i == len(parts) - 1:
+            values.append(_ORDINALS[part])
+            ordinal = True
+        else:
+            return None
+    return values, ordinal
+
+
+def _combine(values: list[int]) -> int:
+    """[5, 1000] → 5000; [2, 100, 50] → 250 (the usual scale arithmetic)."""
+    total = current = 0
+    for v in values:
+        if v == 100:
+            current = (current or 1) * 100
+        elif v >= 1000:
+            total += (current or 1) * v
+            current = 0
+        else:
+            current += v
+    return total + current
+
+
+def _starts_new(prev: int | None, v: int) -> bool:
+    """Two number words that are two numbers (five six; twenty thirty), not one (twenty five)."""
+    if prev is None or v >= 100:
+        return False
+    return prev < 20 or (prev < 100 and (v >= 10 or prev % 10 != 0))
+
+
+def _word_run(tokens: list[str], i: int) -> tuple[int, list[int], bool] | None:
+    """The number-word run starting at tokens[i] → (end index, values, ordinal), or None."""
+    values: list[int] = []
+    j, ordinal = i, False
+    if tokens[i] == "a" and i + 1 < len(tokens) and tokens[i + 1] in _SCALES:
+        values, j = [1], i + 1  # a hundred, a thousand
+    while j < len(tokens) and not ordinal:
+        word = _word_value(tokens[j])
+        if word is None:
+            if tokens[j] == "and" and values and values[-1] >= 100 and j + 1 < len(tokens) \
+                    and _word_value(tokens[j + 1]):
+                j += 1  # two hundred and fifty
+                continue
+            break
+        if values and _starts_new(values[-1], word[0][0]):
+            break
+        values += word[0]
+        ordinal = word[1]
+        j += 1
+    return (j, values, ordinal) if values else None
+
+
+def _hour(tokens: list[str], j: int) -> int | None:
+    """An hour (1–12) written at tokens[j], as a word or digits."""
+    if j >= len(tokens):
+        return None
+    word = _UNITS.get(tokens[j])
+    value = word if word is not None else int(tokens[j]) if tokens[j].isdigit() else None
+    return value if value is not None and 1 <= value <= 12 else None
+
+
+def _phrase_time(tokens: list[str], i: int) -> tuple[int, Number] | None:
+    """half past nine · (a) quarter to six · ten minutes past seven → (end index, time)."""
+    j = i + 1 if tokens[i] == "a" else i
+    if j >= len(tokens):
+        return None
+    if tokens[j] in ("half", "quarter"):
+        minutes, j = (30 if tokens[j] == "half" else 15), j + 1
+    else:
+        run = _word_run(tokens, j) if not tokens[j].isdigit() else (j + 1, [int(tokens[j])], False)
+        if not run or run[0] >= len(tokens) or tokens[run[0]] not in ("minutes", "minute"):
+            return None
+        j, minutes = run[0] + 1, _combine(run[1])
+    if j >= len(tokens) or tokens[j] not in ("past", "to", "after", "before") or minutes >= 60:
+        return None
+    hour = _hour(tokens, j + 1)
+    if hour is None:
+        return None
+    value = hour * 60 + (minutes if tokens[j] in ("past", "after") else -minutes)
+    end = j + 2 + (tokens[j + 2: j + 4] == ["o", "'clock"]) * 2
+    return end, Number(value, " ".join(tokens[i:end]), "time")
+
+
+def _clock_suffix(tokens: list[str], j: int, hour: int) -> tuple[int, int] | None:
+    """o'clock / a.m. / p.m. after an hour at tokens[j] → (end index, hour on a 24-hour clock)."""
+    if tokens[j: j + 2] == ["o", "'clock"]:
+        return j + 2, hour
+    if j < len(tokens) and tokens[j] in _PM | _AM:
+        return j + 1, hour % 12 + (12 if tokens[j] in _PM else 0)
+    return None
+
+
+def _digits(tokens: list[str], i: int) -> tuple[int, Number] | None:
+    """A token of digits (1,200 · 3rd · 7:30 · 3pm · 50%), with o'clock / p.m. after it."""
+    token = tokens[i]
+    clock = _CLOCK.match(token)
+    if clock:
+        hour, minutes = int(clock[1]), int(clock[2])
+        end, suffix = i + 1, clock[3]
+        if not suffix and i + 1 < len(tokens) and tokens[i + 1] in _PM | _AM:
+            end, suffix = i + 2, tokens[i + 1]
+        if suffix:
+            hour = hour % 12 + (12 if suffix.startswith("p") else 0)
+        return end, Number(hour * 60 + minutes, " ".join(tokens[i:end]), "time")
+    m = _DIGITS.match(token)
+    if not m:
+        return None
+    value = float(f"{m[1].replace(',', '')}.{m[2] or 0}")
+    if m[3] in ("am", "pm") and value <= 12:
+        return i + 1, Number((value % 12 + 12 * (m[3] == "pm")) * 60, token, "time")
+    suffix = _clock_suffix(tokens, i + 1, int(value)) if value == int(value) and value <= 12 else None
+    if suffix:
+        return suffix[0], Number(suffix[1] * 60, " ".join(tokens[i:suffix[0]]), "time")
+    if not m[3] and i + 1 < len(tokens) and tokens[i + 1] in _SCALES:  # 7 billion, 1.5 million
+        return i + 2, Number(value * _SCALES[tokens[i + 1]], f"{token} {tokens[i + 1]}")
+    return i + 1, Number(value, token, "ordinal" if m[3] in ("st", "nd", "rd", "th") else "number")
+
+
+def _is_pronoun_one(tokens: list[str], i: int) -> bool:
+    """'one' that is no count: the one, no one, one of, one another, one day (ある日), one by one."""
+    before = tokens[i - 1] if i else ""
+    after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    return before in _ONE_BEFORE or after in _ONE_AFTER or not after.isalpha()
+
+
+def _hyphen_time(tokens: list[str], i: int) -> tuple[int, Number] | None:
+    """eight-thirty, six-fifteen: an hour and its minutes in one hyphenated word."""
+    head, _, rest = tokens[i].partition("-")
+    hour, minutes = _UNITS.get(head, 0), _word_value(rest) if rest else None
+    if not (1 <= hour <= 12 and minutes and not minutes[1] and 10 <= _combine(minutes[0]) < 60):
+        return None
+    return i + 1, Number(hour * 60 + _combine(minutes[0]), tokens[i], "time")
+
+
+def _words(tokens: list[str], i: int) -> tuple[int, Number] | None:
+    """A run of number words (five thousand, twenty-first), as a time before o'clock / p.m."""
+    run = _word_run(tokens, i)
+    if not run:
+        return None
+    end, values, ordinal = run
+    value = _combine(values)
+    if tokens[i:end] == ["one"] and _is_pronoun_one(tokens, i):
+        return None
+    if tokens[i:end] in (["first"], ["second"]):
+        if tokens[i] == "second" and (i == 0 or tokens[i - 1] not in ("the", "my", "his", "her", "our", "their")):
+            return None  # a second (秒), seconds, second-hand …
+        return end, Number(value, tokens[i], "ordinal", _FIRST if value == 1 else ())
+    suffix = _clock_suffix(tokens, end, value) if not ordinal and 1 <= value <= 12 else None
+    if suffix:
+        return suffix[0], Number(suffix[1] * 60, " ".join(tokens[i:suffix[0]]), "time")
+    return end, Number(value, " ".join(tokens[i:end]), "ordinal" if ordinal else "number",
+                       _SAID_OTHERWISE.get(value, ()) if not ordinal else ())
+
+
+_CURRENCY_AFTER = {"yen", "dollars", "dollar", "cents", "euros", "euro", "pounds", "percent", "%"}
+
+
+def english_numbers(text: str) -> list[Number]:
+    """Every number in an English sentence (raw or corpus tokens), with its unit in `text` (five thousand yen)."""
+    tokens = normalize_en(text).split()
+    found: list[Number] = []
+    i = 0
+    while i < len(tokens):
+        if tuple(tokens[i: i + 3]) in _IDIOMS:
+            i += 3
+            continue
+        hit = _phrase_time(tokens, i) or _digits(tokens, i) or _hyphen_time(tokens, i) or _words(tokens, i)
+        if hit is None:
+            i += 1
+            continue
+        end, number = hit
+        if i and tokens[i - 1] == "$":
+            number = Number(number.value, "$" + number.text, number.kind)
+        elif number.kind == "number" and end < len(tokens) and tokens[end] in _CURRENCY_AFTER:
+            number = Number(number.value, f"{number.text} {tokens[end]}", number.kind)
+        found.append(number)
+        i = end
+    return found
+
+
+# -- Japanese ---------------------------------------------------------------------------------
+
+_KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0}
+_KANJI_SMALL = {"十": 10, "百": 100, "千": 1000}
+_KANJI_LARGE = {"万": 10**4, "億": 10**8, "兆": 10**12}
+_NUMERAL = r"(?:\d+(?:\.\d+)?|[〇零一二三四五六七八九十百千万億兆])+"
+_JA_NUMBER = re.compile(_NUMERAL)
+_JA_TIME = re.compile(rf"(午前|午後)?({_NUMERAL})時(?!間|的|期|代)(?:({_NUMERAL})分|(半))?(前)?")
+_JA_CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?!\d)")
+_GROUPED = re.compile(r"(?<=\d)[,、](?=\d{3}(?!\d))")  # 5,000 · １、０００ (the corpus writes 、 between groups)
+# words whose kanji numerals count nothing; they would stand in for (or against) a real number
+_NOT_NUMBERS = ("一緒", "一般", "一応", "一体", "一生", "一層", "一斉", "一旦", "一致", "一流", "一瞬", "一気", "一切",
+                "一向", "唯一", "統一", "同一", "万一", "万歳", "万年筆", "千葉", "百貨店", "八百屋", "一人で",
+                "一方", "一部", "一杯", "一言", "一時的")
+_KANA = {"ひとつ": 1, "ふたつ": 2, "みっつ": 3, "よっつ": 4, "いつつ": 5, "むっつ": 6, "ななつ": 7, "やっつ": 8,
+         "ここのつ": 9, "ひとり": 1, "ふたり": 2}
+_NOT_NUMBER = re.compile("|".join(_NOT_NUMBERS))
+_KANA_NUMBER = re.compile("|".join(_KANA))
+
+
+def japanese_value(numeral: str) -> float:
+    """五千 → 5000, 三百五十 → 350, 一万二千 → 12000, ５千 → 5000, 二〇二〇 → 2020, 1.5万 → 15000."""
+    total, section, current = 0.0, 0.0, None
+    for token in re.findall(r"\d+(?:\.\d+)?|.", unicodedata.normalize("NFKC", numeral)):
+        if token[0].isdigit():
+            current = float(token)
+        elif token in _KANJI_DIGITS:
+            current = (current or 0) * 10 + _KANJI_DIGITS[token]  # positional: 二〇二〇
+        elif token in _KANJI_SMALL:
+            section += (1 if current is None else current) * _KANJI_SMALL[token]
+            current = None
+        elif token in _KANJI_LARGE:
+            total += (section + (current or 0) or 1) * _KANJI_LARGE[token]
+            section, current = 0.0, None
+    return total + section + (current or 0)
+
+
+def _japanese_text(text: str) -> str:
+    """Width-normalised, spaces out (corpus tokens), digit groups joined: the form the patterns read."""
+    return _GROUPED.sub("", unicodedata.normalize("NFKC", text).replace(" ", ""))
+
+
+def _time(m: re.Match) -> Number:
+    hour, minutes = japanese_value(m[2]), 30 if m[4] else japanese_value(m[3]) if m[3] else 0
+    value = hour * 60 + (-minutes if m[5] and minutes else minutes)  # ８時１５分前: 15 minutes to 8
+    if m[1] == "午後" and hour < 12:
+        value += 720
+    return Number(value, m[0], "time")
+
+
+def japanese_numbers(text: str) -> list[Number]:
+    """Every number in a Japanese sentence (raw or corpus tokens), in order; times first, then counts."""
+    text = _japanese_text(text)
+    found: list[tuple[int, Number]] = []
+
+    def take(pattern: re.Pattern, make) -> None:
+        nonlocal text
+        for m in pattern.finditer(text):
+            found.append((m.start(), make(m)))
+        text = pattern.sub(lambda m: "・" * len(m[0]), text)  # same length: later offsets stay true
+
+    take(_JA_TIME, _time)
+    take(_JA_CLOCK, lambda m: Number(int(m[1]) * 60 + int(m[2]), m[0], "time"))
+    take(_NOT_NUMBER, lambda m: None)
+    take(_KANA_NUMBER, lambda m: Number(_KANA[m[0]], m[0]))
+    take(_JA_NUMBER, lambda m: Number(japanese_value(m[0]), m[0]))
+    return [n for _, n in sorted(found, key=lambda x: x[0]) if n is not None]

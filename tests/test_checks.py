@@ -1,0 +1,317 @@
+"""Reference-free checks (mt/checks.py, mt/numbers.py, mt/lengths.py): every flag both ways, the number
+normaliser on English and Japanese forms, the `short` calibration, `mt check` and its user errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from mt import checks, lengths
+from mt.checks import Checker, SourceVocab, check_line
+from mt.cli import main
+from mt.numbers import Number, english_numbers, japanese_numbers, same
+from tests.conftest import train_tiny
+
+
+def _time(h: int, m: int = 0) -> tuple[float, str]:
+    return h * 60 + m, "time"
+
+
+# text → the (value, kind) of each number found in it, in order
+ENGLISH = [
+    ("I paid five thousand yen.", [(5000, "number")]),
+    ("twenty-one", [(21, "number")]),
+    ("two hundred and fifty dollars", [(250, "number")]),
+    ("a hundred people", [(100, "number")]),
+    ("one million yen", [(1_000_000, "number")]),
+    ("It is 7 billion.", [(7e9, "number")]),
+    ("1,200", [(1200, "number")]),
+    ("$5", [(5, "number")]),
+    ("1.5 km", [(1.5, "number")]),
+    ("the 3rd floor", [(3, "ordinal")]),
+    ("the third floor", [(3, "ordinal")]),
+    ("the twenty-first century", [(21, "ordinal")]),
+    ("half past nine", [_time(9, 30)]),
+    ("a quarter to six", [_time(5, 45)]),
+    ("quarter past two", [_time(2, 15)]),
+    ("ten minutes to seven", [_time(6, 50)]),
+    ("7:30", [_time(7, 30)]),
+    ("ten o'clock", [_time(10)]),
+    ("ten o 'clock .", [_time(10)]),  # small_parallel_enja's tokens
+    ("by 3 p.m.", [_time(15)]),
+    ("at 3pm", [_time(15)]),
+    ("class begins at eight-thirty .", [_time(8, 30)]),
+    ("i have one brother .", [(1, "number")]),
+    ("the one i like , one of them , no one", []),  # "one" as a pronoun counts nothing
+    ("wait a second", []),
+    ("ten to one he will come .", []),  # an idiom, not two numbers
+    ("five six", [(5, "number"), (6, "number")]),
+]
+JAPANESE = [
+    ("五千", [(5000, "number")]),
+    ("５０００", [(5000, "number")]),
+    ("5,000", [(5000, "number")]),
+    ("5000", [(5000, "number")]),
+    ("５千 円", [(5000, "number")]),
+    ("二十一", [(21, "number")]),
+    ("三百五十", [(350, "number")]),
+    ("一万二千", [(12000, "number")]),
+    ("１００ 万 円", [(1_000_000, "number")]),
+    ("５ 万 円", [(50000, "number")]),
+    ("１ 、０００ ドル", [(1000, "number")]),  # the corpus writes 、 between digit groups
+    ("二〇二〇年", [(2020, "number")]),
+    ("１．５キロ", [(1.5, "number")]),
+    ("ふたり", [(2, "number")]),
+    ("９時半", [_time(9, 30)]),
+    ("８時１５分前", [_time(7, 45)]),
+    ("７時３０分", [_time(7, 30)]),
+    ("十時半の電車", [_time(10, 30)]),
+    ("午後３時", [_time(15)]),
+    ("7:30に", [_time(7, 30)]),
+    ("2時間", [(2, "number")]),  # a duration, not a time
+    ("一緒に行こう", []),  # 一 that counts nothing
+    ("一時的に", []),
+]
+
+
+@pytest.mark.parametrize("text, expected", ENGLISH)
+def test_english_numbers(text, expected):
+    assert [(n.value, n.kind) for n in english_numbers(text)] == expected
+
+
+@pytest.mark.parametrize("text, expected", JAPANESE)
+def test_japanese_numbers(text, expected):
+    assert [(n.value, n.kind) for n in japanese_numbers(text)] == expected
+
+
+def test_same_reads_times_on_a_twelve_hour_clock_and_hours_as_numbers():
+    three_pm, three, eight = english_numbers("3 p.m.")[0], japanese_numbers("３時")[0], Number(8, "8")
+    assert same(three_pm, three) and same(eight, japanese_numbers("８時")[0])
+    assert not same(english_numbers("half past nine")[0], japanese_numbers("９時")[0])
+    assert not same(Number(5000, "5000"), Number(500, "500"))
+
+
+# -- each flag, both ways -----------------------------------------------------------------------
+
+def _names(src: str, hyp: str, **kw) -> list[str]:
+    return [f.name for f in check_line(src, hyp, **kw)]
+
+
+@pytest.mark.parametrize("src, hyp, detail", [
+    ("tom went to kyoto .", "tom は kyoto へ 行 っ た 。", "tom, kyoto"),  # lowercase copies of the source
+    ("I saw a bird.", "私はbirdを見た。", "bird"),
+    ("I saw a UFO.", "私は<unk>を見た。", "<unk>"),
+])
+def test_untranslated_flags_latin_words(src, hyp, detail):
+    assert [str(f) for f in check_line(src, hyp)] == [f"untranslated ({detail})"]
+
+
+@pytest.mark.parametrize("src, hyp", [
+    ("She bought a CD.", "彼女はCDを買った。"),  # an all-caps acronym
+    ("she bought a cd .", "彼女 は ｃｄ を 買 っ た 。"),  # small_parallel_enja lowercases them
+    ("It is 3 km away.", "3kmです。"),  # a unit
+    ("Tom went to Kyoto.", "Tomは京都へ行った。"),  # a name the user wrote with a capital
+    ("I bought a T-shirt.", "Tシャツを買った。"),  # a single letter
+    ("Send it to info@example.com.", "info@example.com に送って。"),
+])
+def test_untranslated_keeps_acronyms_units_and_the_users_names(src, hyp):
+    assert "untranslated" not in _names(src, hyp)
+
+
+def test_untranslated_allow_list(tmp_path):
+    allow = tmp_path / "allow.txt"
+    allow.write_text("# kept in Latin\nMacBook\n", encoding="utf-8")
+    words = checks.read_allow(allow)
+    assert _names("my new macbook", "新しいmacbook", allow=words) == []
+    assert _names("my new macbook", "新しいmacbook") == ["untranslated"]
+
+
+@pytest.mark.parametrize("src, hyp, detail", [
+    ("I paid five thousand yen.", "私は五百円払った。", "five thousand yen → 五百"),
+    ("I paid five thousand yen.", "私はお金を払った。", "five thousand yen → missing"),
+    ("Let's meet at half past nine.", "９時に会いましょう。", "half past nine → 9時"),
+    ("i get up at 7:30 .", "私 は ６ 時 半 に 起き る 。", "7:30 → 6時半"),
+    ("He came third.", "彼は来た。", "third → missing"),
+])
+def test_number_flags_a_missing_or_different_number(src, hyp, detail):
+    assert [str(f) for f in check_line(src, hyp)] == [f"number ({detail})"]
+
+
+@pytest.mark.parametrize("hyp", ["私は五千円払った。", "私は５０００円払った。", "私は5,000円払った。", "私は5000円払った。",
+                                 "私 は ５千 円 払 っ た 。"])
+def test_number_accepts_every_form_of_five_thousand(hyp):
+    assert _names("I paid five thousand yen.", hyp) == []
+
+
+@pytest.mark.parametrize("src, hyp", [
+    ("Let's meet at half past nine.", "９時半に会いましょう。"),
+    ("it 's quarter to eight now .", "今 、 ８ 時 １５ 分 前 で す 。"),  # small_parallel_enja's own translation
+    ("the job must be finished by 3 p.m.", "その 仕事 は ３ 時 まで に 終え な けれ ば な ら な い 。"),
+    ("the train was due at 6 .", "列車 は ６ 時 到着 の はず だっ た 。"),
+    ("I came here for the first time.", "初めてここに来た。"),
+    ("There are no numbers here.", "ここに数はない。"),
+])
+def test_number_accepts_the_same_number_said_otherwise(src, hyp):
+    assert "number" not in _names(src, hyp)
+
+
+@pytest.mark.parametrize("src, hyp, found", [
+    ("I could not sleep because of the noise.", "騒音のせいで眠れなかったので、私は眠れなかった。", "眠れなかった"),
+    ("I like him.", "私は私は私は彼が好きです。", "私は私は私は"),
+    ("she gave it to him .", "彼女 は 彼 に 彼 に 彼 に それ を あげ た 。", "彼に彼に彼に"),
+])
+def test_repeat_flags_a_repeated_stretch(src, hyp, found):
+    assert [str(f) for f in check_line(src, hyp)] == [f"repeat ({found})"]
+
+
+@pytest.mark.parametrize("src, hyp", [
+    ("her sons as well as she were happy .", "彼女 のみ な ら ず 彼女 の 息子 達 も 幸せ だっ た 。"),  # human, short repeat
+    ("he is tired , and so am i.", "彼 は 疲れ て い る し 、 私 も 疲れ て い る 。"),
+    ("we talked about various things .", "私たちはいろいろなことを話した。"),  # reduplication
+    ("no , no , no !", "違 う 、 違 う 、 違 う ！"),  # the source repeats too
+    ("get back , get back .", "戻 っ て お い で 戻 っ て お い で よ 。"),
+])
+def test_repeat_leaves_ordinary_japanese_and_repeated_sources_alone(src, hyp):
+    assert "repeat" not in _names(src, hyp)
+
+
+LENGTH = lengths.LengthModel(slope=1.0, intercept=7.0, threshold=0.57, percentile=2.5, pairs=100, corpus="test")
+
+
+def test_short_flags_a_likely_omission_and_states_the_ratio():
+    src = "She bought a new dress yesterday and went to the party with her friends."  # 14 words: 21 chars predicted
+    flags = check_line(src, "彼女は服を買った。", length=LENGTH)
+    assert [f.name for f in flags] == ["short"] and flags[0].detail == f"{8 / 21:.2f} of predicted"
+    assert _names(src, "", length=LENGTH) == ["short"]
+    assert _names(src, "彼女は昨日新しいドレスを買って、友達とパーティーに行った。", length=LENGTH) == []
+    assert _names(src, "彼女は服を買った。") == []  # no calibration: not checked
+
+
+def test_length_counts_ignore_tokenization():
+    assert lengths.ja_chars("私 は 学生 で す 。") == lengths.ja_chars("私は学生です。") == 6
+    assert lengths.en_words("i 'm a student .") == lengths.en_words("I'm a student.") == 4
+
+
+def test_calibration_fits_the_corpus_and_is_cached(tmp_path):
+    en = [" ".join(["word"] * n) for n in range(1, 11)] * 10
+    ja = ["あ" * (2 * n + 3) for n in range(1, 11)] * 10
+    model = lengths.fit(en, ja, "synthetic")
+    assert abs(model.slope - 2) < 1e-9 and abs(model.intercept - 3) < 1e-9 and model.threshold == pytest.approx(1)
+    assert "calibrated on synthetic train, 100 pairs, 2.5th percentile" in model.describe()
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "train.en").write_text("\n".join(en) + "\n", encoding="utf-8")
+    (folder / "train.ja").write_text("\n".join(ja) + "\n", encoding="utf-8")
+    assert lengths.calibrated(folder, "synthetic") == model
+    (folder / "train.ja").write_text("\n".join("あ" * (4 * n) for n in range(1, 11)) * 10 + "\n", encoding="utf-8")
+    assert lengths.calibrated(folder, "synthetic").slope != model.slope  # a changed corpus is fitted again
+
+
+def test_unknown_flags_words_outside_the_vocabulary():
+    vocab = SourceVocab(lambda s: s.lower().split(), {"i", "like", "tea"})
+    assert [str(f) for f in check_line("I like matcha", "私は抹茶が好き", vocab=vocab)] == ["unknown (matcha)"]
+    assert _names("I like tea", "私はお茶が好き", vocab=vocab) == []
+    assert "unknown" not in _names("I like matcha", "私は抹茶が好き")  # no model: not checked
+
+
+def test_an_empty_source_has_no_flags_and_totals_count_lines():
+    checker = Checker(LENGTH)
+    sources = ["", "I paid 5 dollars.", "I paid 5 dollars."]
+    flags = checks.check_lines(sources, ["", "払った。", "私は５ドルを払いました。"], checker)
+    assert flags[0] == [] and checks.totals(flags, checker.checked()) == {
+        "untranslated": 0, "number": 1, "repeat": 0, "short": 1}
+
+
+# -- mt check -----------------------------------------------------------------------------------
+
+def _files(tmp_path, src: list[str], hyp: list[str]):
+    s, h = tmp_path / "src.en", tmp_path / "hyp.ja"
+    s.write_text("".join(x + "\n" for x in src), encoding="utf-8")
+    h.write_text("".join(x + "\n" for x in hyp), encoding="utf-8")
+    return s, h
+
+
+def test_mt_check_prints_flags_and_writes_json(tmp_path, capsys):
+    src, hyp = _files(tmp_path, ["I paid five thousand yen.", "I like tea.", "tom went to kyoto ."],
+                      ["私は五百円を払いました。", "私はお茶が好きです。", "tom は kyoto へ 行 っ た 。"])
+    out_json = tmp_path / "flags.json"
+    assert main(["check", "--src", str(src), "--hyp", str(hyp), "--json", str(out_json), "--corpus", "sample"]) == 0
+    out = capsys.readouterr().out
+    assert "line 1: number (five thousand yen → 五百)" in out and "line 3: untranslated (tom, kyoto)" in out
+    assert "line 2" not in out and "calibrated on sample train" in out and "unknown: skipped" in out
+    report = json.loads(out_json.read_text(encoding="utf-8"))
+    assert [x["line"] for x in report["lines"]] == [1, 2, 3]
+    assert report["lines"][0]["flags"] == ["number"] and report["lines"][1]["flags"] == []
+    assert report["totals"] == {"untranslated": 1, "number": 1, "repeat": 0, "short": 0}
+    assert set(report["totals"]) == set(checks.FLAGS) - set(report["skipped"])
+
+
+def test_mt_check_bad_input_is_one_line(tmp_path, capsys):
+    src, hyp = _files(tmp_path, ["one", "two", "three"], ["一", "二"])
+    assert main(["check", "--src", str(src), "--hyp", str(hyp)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{src} has 3 lines, {hyp} has 2" in err
+    assert main(["check", "--src", str(tmp_path / "missing.en"), "--hyp", str(hyp)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "file not found" in err and "missing.en" in err
+    src, hyp = _files(tmp_path, ["one"], ["一"])
+    assert main(["check", "--src", str(src), "--hyp", str(hyp), "--allow", str(tmp_path / "allow.txt")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_mt_check_with_a_model_flags_unknown_words(model_run, tmp_path, capsys):
+    src, hyp = _files(tmp_path, ["I like zyxwvut."], ["私はお茶が好きです。"])
+    assert main(["check", "--run", str(model_run), "--src", str(src), "--hyp", str(hyp)]) == 0
+    out = capsys.readouterr().out
+    assert "unknown (zyxwvut)" in out and "calibrated on sample train" in out and "skipped" not in out
+
+
+# -- the checks in translate, evaluate, compare ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_run() -> Path:
+    return train_tiny("transformer", "check-tf", epochs=2)
+
+
+def _stdin(monkeypatch, text: str) -> None:
+    class Stdin:
+        buffer = io.BytesIO(text.encode())
+
+    monkeypatch.setattr("sys.stdin", Stdin())
+
+
+def test_translate_check_flags_on_stderr_and_leaves_stdout_alone(model_run, monkeypatch, capsys):
+    lines = "I am a student.\n\nI like zyxwvut.\n"
+    _stdin(monkeypatch, lines)
+    assert main(["translate", "--run", str(model_run)]) == 0
+    plain = capsys.readouterr()
+    _stdin(monkeypatch, lines)
+    assert main(["translate", "--run", str(model_run), "--check"]) == 0
+    checked = capsys.readouterr()
+    assert checked.out == plain.out and len(checked.out.splitlines()) == 3
+    assert "mt: line 3: " in checked.err and "unknown (zyxwvut)" in checked.err and "line 2:" not in checked.err
+    assert "calibrated on sample train" in checked.err
+
+
+def test_evaluate_and_compare_count_each_flag(model_run, tmp_path, capsys):
+    assert main(["evaluate", "--run", str(model_run), "--split", "test"]) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads((model_run / "eval-test.json").read_text(encoding="utf-8"))
+    assert set(scores["checks"]) == set(checks.FLAGS)
+    assert f"checks (lines)       untranslated {scores['checks']['untranslated']}, number" in printed
+    flags_json = tmp_path / "flags.json"
+    assert main(["check", "--run", str(model_run), "--src", scores["src"], "--hyp", str(model_run / "hyps-test.txt"),
+                 "--json", str(flags_json)]) == 0
+    assert json.loads(flags_json.read_text(encoding="utf-8"))["totals"] == scores["checks"]  # one count everywhere
+    capsys.readouterr()
+    assert main(["compare", str(model_run), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checks"]["rows"] == [{"system": model_run.name, **scores["checks"]}]
+    hyps = model_run / "hyps-test.txt"
+    assert main(["compare", "--ref", scores["ref"], "--hyps", str(hyps), str(hyps), "--src", scores["src"]]) == 0
+    table = capsys.readouterr().out.split("checks: lines flagged")[1].splitlines()
+    assert table[1].split() == ["system", *checks.FLAGS]
+    assert table[3].split()[-1] == "–"  # hypothesis files: no model, so no `unknown`
