@@ -21,7 +21,7 @@ def model_vocab(src_pipe: Pipeline, src_vocab: Vocab) -> SourceVocab:
 
 def model_meta(path: Path) -> dict:
     """A checkpoint's metadata (config, vocabularies, sentencepiece models): the one place checks read a model."""
-    return ckpt.load(path)[1]
+    return ckpt.read_meta(path)
 
 
 def meta_vocab(meta: dict) -> SourceVocab:

@@ -1,6 +1,6 @@
 """The checkpoint file format's own codecs: int8 + scales (quantized models) and bitmask + values (pruned ones).
 
-`checkpoint.load` densifies pruned matrices and `translate.load_model` rebuilds int8 models with these;
+`checkpoint.load` densifies pruned matrices and `checkpoint.load_model` rebuilds int8 models with these;
 the tools that make such checkpoints (mt/tools/compress.py) encode with them. Nothing here is pickled:
 int8 tensors, float scales and int8 zero points are stored, and re-packed into torch's quantized
 modules at load (CPU only).

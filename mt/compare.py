@@ -23,7 +23,7 @@ from sacrebleu.metrics.base import Metric
 
 from mt import check_model, checks, corpora, experiments, metrics, resumes, significance
 from mt.errors import MTError
-from mt.text import detokenize_ja, segment_ja
+from mt.text import detokenize_ja
 
 # Google's AutoML Translation guide, as the course quotes it: what a BLEU score means to a reader
 BANDS = [(10, "almost useless"), (20, "hard to get the gist"), (30, "the gist is clear, with significant grammatical errors"),
@@ -133,19 +133,14 @@ def _metrics(systems: list[System]) -> dict[str, tuple[Metric, Callable[[System]
     out: dict = {}
     if all(s.hyps_tok is not None for s in systems):
         out["bleu_tok"] = (BLEU(tokenize="none"), lambda s: (s.hyps_tok, s.refs_tok))
-    if metrics.mecab_available():
-        out["bleu_ja"] = (BLEU(tokenize="ja-mecab"), lambda s: (s.hyps, s.refs))
-    else:  # janome: the same dictionary; the signature says which
-        seg = lambda xs: [" ".join(segment_ja(x)) for x in xs]  # noqa: E731
-        out["bleu_ja"] = (BLEU(tokenize="none"), lambda s: (seg(s.hyps), seg(s.refs)))
+    ja, segment = metrics.ja_bleu_metric()
+    out["bleu_ja"] = (ja, lambda s: (segment(s.hyps), segment(s.refs)))
     out["chrf"] = (CHRF(), lambda s: (s.hyps, s.refs))
     return out
 
 
 def _signature(key: str, metric: Metric, test: str, n: int, seed: int) -> str:
-    sig = str(metric.get_signature())
-    if key == "bleu_ja" and "tok:none" in sig:
-        sig = sig.replace("tok:none", "tok:ja-janome")
+    sig = metrics.ja_signature(metric) if key == "bleu_ja" else str(metric.get_signature())
     return f"{sig}|{test}:{n}|seed:{seed}"
 
 

@@ -11,7 +11,7 @@ from mt import check_model, checks, config, corpora, experiments, files, metrics
 from mt import checkpoint as ckpt
 from mt.errors import MTError
 from mt.text import detokenize_ja
-from mt.translate import Translator
+from mt.translate import Output, Translator
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def eval_set(checkpoint: Path, split: str = "test", src: str | None = None, ref:
             if not Path(p).is_file():
                 raise MTError(f"file not found: {p}")
         return EvalSet(Path(src), Path(ref), ref_tokenized, Path(src).stem)
-    meta = ckpt.load(checkpoint)[1]
+    meta = ckpt.read_meta(checkpoint)
     cfg = config.build(meta["config"])
     folder, tokenized = corpora.resolve(corpus or cfg.data.corpus, exclude=() if corpus else cfg.data.exclude,
                                         training=False)
@@ -76,7 +76,7 @@ def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weight
         raise MTError(f"--name {name}: {folder} is a training run; choose another name for the ensemble")
     members = {"members": [str(p) for p in paths], "weights": weights or [1.0] * len(paths), "combine": combine}
     files.write_text(folder / "ensemble.json", json.dumps(members, indent=1))
-    files.write_text(folder / "config.toml", config.to_toml(config.build(ckpt.load(paths[0])[1]["config"])))
+    files.write_text(folder / "config.toml", config.to_toml(config.build(ckpt.read_meta(paths[0])["config"])))
     return folder, test.name
 
 
@@ -88,31 +88,87 @@ def evaluate_run(split: str, device: str = "cpu", corpus: str | None = None) -> 
     return run
 
 
-def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokenized: bool,
-             out_dir: Path, name: str, beam: int | None = None, checker: checks.Checker | None = None) -> dict:
-    """Translate src, score against ref, write hyps-<name>.txt (+ .tok.txt) and eval-<name>.json; with a
-    `checker`, the lines each `mt check` flag fires on go in as "checks"."""
+@dataclass(frozen=True)
+class Pairs:
+    """An eval set in memory: sources (raw lines; or the token ids of an encoded set, the trainer's dev) and
+    their references (`ref_tokenized`: in corpus tokens)."""
+
+    sources: list[str] | list[list[int]]
+    refs: list[str]
+    ref_tokenized: bool
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An eval set decoded and scored."""
+
+    outputs: list[Output]  # the best translation of each source
+    refs_detok: list[str]  # the references as ja BLEU and chrF see them (detokenized)
+    scores: dict  # bleu_tok (tokenized references), bleu_ja, chrf: each with its <key>_signature
+    bleu: float  # the BLEU that ranks systems: corpus tokens for tokenized references, else ja
+    bleu_signature: str
+
+
+def read_pairs(src_path: Path, ref_path: Path, ref_tokenized: bool) -> Pairs:
+    """Source and reference files → Pairs; one clear error if they do not pair up."""
     sources = list(corpora.read_lines(src_path))
     refs = list(corpora.read_lines(ref_path))
     if len(sources) != len(refs):
         raise MTError(f"line counts differ: {src_path} has {len(sources)}, {ref_path} has {len(refs)}")
     if not sources:
         raise MTError(f"empty test set: {src_path}")
-    outputs = [o[0] for o in translator.translate(sources, beam=beam)]
-    hyps = [o.text for o in outputs]
-    detok_refs = [detokenize_ja(r.split()) for r in refs] if ref_tokenized else refs
-    if ref_tokenized:
-        scores = metrics.score_all(hyps, detok_refs, [o.tokens for o in outputs], refs)
+    return Pairs(sources, refs, ref_tokenized)
+
+
+def decode_and_score(translator: Translator, pairs: Pairs, beam: int | None = None, every: bool = True) -> Scored:
+    """Decode `pairs` with `translator` (ours, or mt.tools.export_ct2.CT2Translator: the same `translate`)
+    and score the outputs: corpus-token BLEU for tokenized references, ja BLEU (`every`, else only where it
+    is the headline BLEU), chrF. Raw lines go through `translate` (tokenized, unknown words replaced); ids
+    are decoded as they are."""
+    if pairs.sources and not isinstance(pairs.sources[0], str):
+        outputs = [translator.output(h[0]) for h in translator.translate_ids(pairs.sources, beam=beam)]
     else:
-        scores = metrics.score_all(hyps, detok_refs)
-    scores = {"beam": beam or translator.decode.beam, "alpha": translator.decode.alpha, "src": str(src_path),
-              "ref": str(ref_path), **scores}
-    if checker:
-        scores["checks"] = checks.totals(checks.check_lines(sources, hyps, checker), checker.checked())
-    files.write_text(out_dir / f"hyps-{name}.txt", "".join(h + "\n" for h in hyps))
+        outputs = [o[0] for o in translator.translate(pairs.sources, beam=beam)]
+    return score(outputs, pairs.refs, pairs.ref_tokenized, every)
+
+
+def score(outputs: list[Output], refs: list[str], ref_tokenized: bool, every: bool = True) -> Scored:
+    """Outputs against references, as `decode_and_score` scores them."""
+    detok = detokenized(refs, ref_tokenized)
+    texts = [o.text for o in outputs]
     if ref_tokenized:
-        files.write_text(out_dir / f"hyps-{name}.tok.txt", "".join(o.tokens + "\n" for o in outputs))
-        files.write_text(out_dir / f"refs-{name}.detok.txt", "".join(r + "\n" for r in detok_refs))
+        scores = metrics.score_all(texts, detok, [o.tokens for o in outputs], refs, ja=every)
+    else:
+        scores = metrics.score_all(texts, detok)
+    headline = "bleu_tok" if ref_tokenized else "bleu_ja"
+    return Scored(outputs, detok, scores, scores[headline], scores[f"{headline}_signature"])
+
+
+def detokenized(refs: list[str], ref_tokenized: bool) -> list[str]:
+    """References as ja BLEU and chrF see them: corpus tokens joined back into running Japanese."""
+    return [detokenize_ja(r.split()) for r in refs] if ref_tokenized else refs
+
+
+def bleu_signature(ref_tokenized: bool) -> str:
+    """The signature of the headline BLEU `decode_and_score` gives (what a run's info.json records)."""
+    return score([Output("a", "a", 0.0)], ["a"], ref_tokenized, every=False).bleu_signature
+
+
+def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokenized: bool,
+             out_dir: Path, name: str, beam: int | None = None, checker: checks.Checker | None = None) -> dict:
+    """Translate src, score against ref, write hyps-<name>.txt (+ .tok.txt) and eval-<name>.json; with a
+    `checker`, the lines each `mt check` flag fires on go in as "checks"."""
+    pairs = read_pairs(src_path, ref_path, ref_tokenized)
+    scored = decode_and_score(translator, pairs, beam)
+    scores = {"beam": beam or translator.decode.beam, "alpha": translator.decode.alpha, "src": str(src_path),
+              "ref": str(ref_path), **scored.scores}
+    if checker:
+        hyps = [o.text for o in scored.outputs]
+        scores["checks"] = checks.totals(checks.check_lines(pairs.sources, hyps, checker), checker.checked())
+    files.write_text(out_dir / f"hyps-{name}.txt", "".join(o.text + "\n" for o in scored.outputs))
+    if ref_tokenized:
+        files.write_text(out_dir / f"hyps-{name}.tok.txt", "".join(o.tokens + "\n" for o in scored.outputs))
+        files.write_text(out_dir / f"refs-{name}.detok.txt", "".join(r + "\n" for r in scored.refs_detok))
     files.write_text(out_dir / f"eval-{name}.json", json.dumps(scores, indent=1, ensure_ascii=False))
     return scores
 

@@ -10,6 +10,7 @@ sacrebleu's default '13a' tokenizer is never used: it sees a Japanese sentence a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from sacrebleu.metrics import BLEU, CHRF
@@ -32,16 +33,23 @@ def corpus_token_bleu(hyps: list[str], refs: list[str]) -> tuple[float, str]:
     return metric.corpus_score(hyps, [refs]).score, str(metric.get_signature())
 
 
+def ja_bleu_metric() -> tuple[BLEU, Callable[[list[str]], list[str]]]:
+    """The ja-mecab BLEU metric and what its inputs go through first: sacrebleu's own ja-mecab and nothing,
+    or (MeCab absent) BLEU on words and janome's segmentation, with the same IPADIC dictionary."""
+    if mecab_available():
+        return BLEU(tokenize="ja-mecab"), list
+    return BLEU(tokenize="none"), lambda lines: [" ".join(segment_ja(x)) for x in lines]
+
+
+def ja_signature(metric: BLEU) -> str:
+    """The signature of a `ja_bleu_metric` that has scored: janome's segmentation says so (not tok:none)."""
+    return str(metric.get_signature()).replace("tok:none", "tok:ja-janome")
+
+
 def ja_bleu(hyps: list[str], refs: list[str]) -> tuple[float, str]:
     """BLEU on detokenized Japanese segmented as sacrebleu's ja-mecab does."""
-    if mecab_available():
-        metric = BLEU(tokenize="ja-mecab")
-        return metric.corpus_score(hyps, [refs]).score, str(metric.get_signature())
-
-    metric = BLEU(tokenize="none")
-    score = metric.corpus_score([" ".join(segment_ja(h)) for h in hyps],
-                                [[" ".join(segment_ja(r)) for r in refs]]).score
-    return score, str(metric.get_signature()).replace("tok:none", "tok:ja-janome")
+    metric, segment = ja_bleu_metric()
+    return metric.corpus_score(segment(hyps), [segment(refs)]).score, ja_signature(metric)
 
 
 def chrf(hyps: list[str], refs: list[str]) -> tuple[float, str]:
@@ -50,11 +58,14 @@ def chrf(hyps: list[str], refs: list[str]) -> tuple[float, str]:
 
 
 def score_all(hyps_detok: list[str], refs_detok: list[str],
-              hyps_tok: list[str] | None = None, refs_tok: list[str] | None = None) -> dict:
-    """Every score that applies, with signatures; corpus-token BLEU only for tokenized refs."""
+              hyps_tok: list[str] | None = None, refs_tok: list[str] | None = None, ja: bool = True) -> dict:
+    """Every score that applies, with signatures: corpus-token BLEU only for tokenized refs, ja BLEU unless
+    `ja` is False (then only where there is no corpus-token BLEU), chrF."""
     out = {}
-    if hyps_tok is not None and refs_tok is not None:
+    tokenized = hyps_tok is not None and refs_tok is not None
+    if tokenized:
         out["bleu_tok"], out["bleu_tok_signature"] = corpus_token_bleu(hyps_tok, refs_tok)
-    out["bleu_ja"], out["bleu_ja_signature"] = ja_bleu(hyps_detok, refs_detok)
+    if ja or not tokenized:
+        out["bleu_ja"], out["bleu_ja_signature"] = ja_bleu(hyps_detok, refs_detok)
     out["chrf"], out["chrf_signature"] = chrf(hyps_detok, refs_detok)
     return out

@@ -1,6 +1,6 @@
 """What a run keeps between sessions: the trainer's counters and their bookkeeping (best, patience,
 plateau decay), training checkpoints (weights, optimiser, RNG; exact resume), weights-only
-checkpoints, and checkpoint averaging."""
+checkpoints, and the averaging of a run's epoch checkpoints (mt/checkpoint.py knows the file layout)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import torch
 from mt import checkpoint as ckpt
 from mt.config import TrainConfig
 from mt.errors import MTError
-
-MODEL = "model."  # the prefix of the model's weights among a checkpoint's tensors
 
 
 @dataclass
@@ -53,7 +51,7 @@ class TrainState:
 
 
 def save_training(path: Path, model, optimizer, state: TrainState, meta_base: dict) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors = ckpt.model_tensors(model.state_dict())
     opt = optimizer.state_dict()
     opt_meta = {"param_groups": opt["param_groups"], "state": {}}
     for idx, values in opt["state"].items():
@@ -72,7 +70,7 @@ def restore_training(path: Path, model, optimizer, dev: torch.device) -> TrainSt
     if not path.exists():
         raise MTError(f"cannot resume: {path} does not exist")
     tensors, meta = ckpt.load(path)
-    model.load_state_dict(ckpt.prefixed(tensors, "model."))
+    model.load_state_dict(ckpt.model_weights(tensors))
     opt_meta = meta["optimizer"]
     state: dict = {}
     for name, value in ckpt.prefixed(tensors, "optim.").items():
@@ -90,8 +88,7 @@ def restore_training(path: Path, model, optimizer, dev: torch.device) -> TrainSt
 
 def save_weights(path: Path, model, state: TrainState, meta_base: dict) -> None:
     """A checkpoint for inference and averaging: model weights and metadata, no optimiser."""
-    ckpt.save(path, {f"model.{k}": v for k, v in model.state_dict().items()},
-              {**meta_base, "trainer": asdict(state)})
+    ckpt.save_model(path, model.state_dict(), {**meta_base, "trainer": asdict(state)})
 
 
 def keep_epoch(run: Path, epoch: int, keep: int, model, state: TrainState, meta_base: dict) -> None:
@@ -112,23 +109,7 @@ def average_run(run: Path, last: int, out: Path | None = None) -> tuple[Path, li
     epochs = epoch_checkpoints(run, last)
     if not epochs:
         raise MTError(f"run {run} has no epoch checkpoints to average")
-    weights, meta = average_checkpoints([run / f"epoch-{e}.safetensors" for e in epochs])
+    weights, meta = ckpt.average([run / f"epoch-{e}.safetensors" for e in epochs])
     out = out or run / "averaged.safetensors"
-    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "tied")}
-    ckpt.save(out, {f"model.{k}": v for k, v in weights.items()}, {**meta, "averaged_epochs": epochs})
+    ckpt.save_model(out, weights, {**meta, "averaged_epochs": epochs})
     return out, epochs
-
-
-def average_checkpoints(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dict]:
-    """Element-wise mean of the model weights of several checkpoints (last meta kept; ties kept)."""
-    total, meta = None, None
-    for path in paths:
-        tensors, meta = ckpt.load(path)
-        weights = {k: v.double() for k, v in ckpt.prefixed(tensors, "model.").items()}
-        total = weights if total is None else {k: total[k] + weights[k] for k in total}
-    dtype = {k: v.dtype for k, v in ckpt.prefixed(ckpt.load(paths[-1])[0], "model.").items()}
-    averaged = {k: (v / len(paths)).to(dtype[k]) for k, v in total.items()}
-    for name, source in meta.get("tied", {}).items():  # a tied weight stays one tensor
-        if name.startswith(MODEL) and source.startswith(MODEL):
-            averaged[name.removeprefix(MODEL)] = averaged[source.removeprefix(MODEL)]
-    return averaged, meta

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -27,24 +26,16 @@ from tqdm import tqdm
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
-from mt import corpora, data, experiments, files, memory, metrics, resumes
+from mt import corpora, data, experiments, files, memory, resumes
 from mt.config import Config
 from mt.distributed import Distributed
 from mt.errors import MTError
+from mt.evaluate import Pairs, Scored, bleu_signature, decode_and_score
 from mt.model import build_model, count_parameters
 from mt.optim import learning_rate, make_optimizer, precision_note
 from mt.step import train_step
-from mt.text import detokenize_ja
 from mt.tracking import Tracker
-from mt.train_state import (
-    TrainState,
-    average_checkpoints,
-    epoch_checkpoints,
-    keep_epoch,
-    restore_training,
-    save_training,
-    save_weights,
-)
+from mt.train_state import TrainState, epoch_checkpoints, keep_epoch, restore_training, save_training, save_weights
 from mt.translate import Translator
 from mt.vocab import PAD
 
@@ -82,11 +73,9 @@ class Session:
     dist: Distributed
     dev: torch.device
     log: Log
-    prep: data.Prepared
     train_data: data.Encoded
-    dev_data: data.Encoded
-    dev_refs: list[str]
-    tokenized: bool
+    dev_data: data.Encoded  # teacher-forced dev loss
+    dev_pairs: Pairs  # decoded dev BLEU: dev_data's sources and the corpus's dev references
     model: nn.Module
     step_model: nn.Module  # what training steps call: the model, wrapped for DDP and/or compiled
     optimizer: torch.optim.Optimizer
@@ -188,8 +177,9 @@ def _claim(run: Path, resume: bool, dist: Distributed) -> ExitStack:
     return stack
 
 
-def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.Prepared, bool, list[str]]:
-    """Corpus and encoded data (rank 0 first, the others then find them ready); `auto` settings made concrete."""
+def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.Prepared, Pairs]:
+    """Corpus and encoded data (rank 0 first, the others then find them ready), `auto` settings made concrete;
+    the dev set to decode (its encoded sources, the corpus's references)."""
     found = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude) if dist.main else None  # fetch/split once
     dist.barrier()
     corpus_dir, tokenized = found or corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
@@ -197,7 +187,9 @@ def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.P
     prep = data.prepare(cfg.data, corpus_dir, log) if dist.main else None
     dist.barrier()
     prep = prep or data.prepare(cfg.data, corpus_dir, log)
-    return cfg, prep, tokenized, list(corpora.read_lines(corpus_dir / "dev.ja"))
+    dev = prep.split("dev")
+    sources = [dev.src[dev.src_off[i]: dev.src_off[i + 1]].tolist() for i in range(len(dev))]
+    return cfg, prep, Pairs(sources, list(corpora.read_lines(corpus_dir / "dev.ja")), tokenized)
 
 
 def _planned(cfg: Config, train_data: data.Encoded, dist: Distributed) -> Config:
@@ -213,7 +205,8 @@ def _planned(cfg: Config, train_data: data.Encoded, dist: Distributed) -> Config
 def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume: bool, log: Log,
             run_files: dict[str, str]) -> Session:
     """Data, model, optimiser and counters: restored from `last` on resume, else a new run folder's files."""
-    saved_cfg, prep, tokenized, dev_refs = _load_data(cfg, dist, log)
+    saved_cfg, prep, dev_pairs = _load_data(cfg, dist, log)
+    tokenized = dev_pairs.ref_tokenized
     train_data = prep.split("train")
     cfg = _planned(saved_cfg, train_data, dist)
     model = build_model(cfg.model_type, cfg.model, len(prep.src_vocab), len(prep.tgt_vocab)).to(dev)
@@ -234,9 +227,9 @@ def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume
         log(f"note: {note}")
     tracker = Tracker(run, cfg.train.tensorboard and dist.main, state.step + 1, log)
     tracker.text("config", config_mod.to_toml(saved_cfg))
-    tracker.text("bleu_signature", _signature(tokenized))
-    return Session(cfg, run, dist, dev, log, prep, train_data, prep.split("dev"), dev_refs, tokenized, model,
-                   step_model, optimizer, translator, _meta_base(saved_cfg, prep, tokenized), state, tracker)
+    tracker.text("bleu_signature", bleu_signature(tokenized))
+    return Session(cfg, run, dist, dev, log, train_data, prep.split("dev"), dev_pairs, model, step_model, optimizer,
+                   translator, _meta_base(saved_cfg, prep, tokenized), state, tracker)
 
 
 def _resume(run: Path, model: nn.Module, optimizer, dev: torch.device, cfg: Config, dist: Distributed,
@@ -326,27 +319,15 @@ def _evaluate(s: Session) -> dict:
             nll += F.cross_entropy(logits.float().view(-1, V), batch.tgt_out.view(-1),  # (B*T, V)
                                    ignore_index=PAD, reduction="sum").item()
             n_tok += batch.n_tokens
-    scores = _decode_dev(s, s.cfg.train.dev_beam)
+    scored = _decode_dev(s, s.cfg.train.dev_beam)
     s.model.train()
-    return {"dev_loss": round(nll / max(n_tok, 1), 4), "dev_bleu": round(scores["bleu"], 2),
-            "dev_chrf": round(scores["chrf"], 2)}
+    return {"dev_loss": round(nll / max(n_tok, 1), 4), "dev_bleu": round(scored.bleu, 2),
+            "dev_chrf": round(scored.scores["chrf"], 2)}
 
 
-def _decode_dev(s: Session, beam: int) -> dict:
-    """Decode the dev set with `beam` (and the translator's α) and score it: {bleu, chrf}."""
-    d = s.dev_data
-    sources = [d.src[d.src_off[i]: d.src_off[i + 1]].tolist() for i in range(len(d))]
-    hyps = [s.translator.output(h[0]) for h in s.translator.translate_ids(sources, beam=beam)]
-    return _score(hyps, s.dev_refs, s.tokenized)
-
-
-def _score(hyps, refs: list[str], tokenized: bool) -> dict:
-    """Dev BLEU: corpus tokens for a tokenized corpus, else ja-mecab on detokenized text."""
-    detok_refs = [detokenize_ja(r.split()) for r in refs] if tokenized else refs
-    chrf = metrics.chrf([h.text for h in hyps], detok_refs)[0]
-    if tokenized:
-        return {"bleu": metrics.corpus_token_bleu([h.tokens for h in hyps], refs)[0], "chrf": chrf}
-    return {"bleu": metrics.ja_bleu([h.text for h in hyps], detok_refs)[0], "chrf": chrf}
+def _decode_dev(s: Session, beam: int) -> Scored:
+    """The dev set decoded with `beam` (and the translator's α), scored: the headline BLEU and chrF."""
+    return decode_and_score(s.translator, s.dev_pairs, beam, every=False)
 
 
 def _format(r: dict, improved: bool) -> str:
@@ -388,19 +369,13 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model: nn.Module, tok
     for side, pipe in (("src", prep.src_pipe), ("tgt", prep.tgt_pipe)):
         if pipe.sp_model:
             files.write_bytes(run / f"{side}.sp.model", pipe.sp_model)
-    signature = _signature(tokenized)
     info = {"model": cfg.model_type, "params": count_parameters(model), "corpus": cfg.data.corpus,
             "corpus_dir": str(prep.corpus_dir), "corpus_tokenized": tokenized, "torch": torch.__version__,
-            "sacrebleu": sacrebleu.__version__, "bleu_signature": signature,
+            "sacrebleu": sacrebleu.__version__, "bleu_signature": bleu_signature(tokenized),
             **({"removed_from_training": prep.removed} if prep.removed else {})}
     files.write_text(run / "info.json", json.dumps(info, indent=1))
     for name, text in run_files.items():
         files.write_text(run / name, text)
-
-
-def _signature(tokenized: bool) -> str:
-    """The sacrebleu signature of the run's dev BLEU."""
-    return (metrics.corpus_token_bleu if tokenized else metrics.ja_bleu)(["a"], ["a"])[1]
 
 
 def _average_and_choose(s: Session) -> dict:
@@ -411,26 +386,21 @@ def _average_and_choose(s: Session) -> dict:
     epochs = epoch_checkpoints(s.run, s.cfg.train.average_last)
     if len(epochs) < 2:
         return {}
-    weights, _ = average_checkpoints([s.run / f"epoch-{e}.safetensors" for e in epochs])
+    weights, _ = ckpt.average([s.run / f"epoch-{e}.safetensors" for e in epochs])
     s.model.load_state_dict(weights)
     scores = _evaluate(s)
-    ckpt.save(s.run / "averaged.safetensors", {f"model.{k}": v for k, v in weights.items()},
-              {**s.meta_base, "averaged_epochs": epochs})
-    best_tensors, best_meta = ckpt.load(s.run / "best.safetensors")
-    best_bleu = best_meta["trainer"]["best_bleu"]
+    ckpt.save_model(s.run / "averaged.safetensors", weights, {**s.meta_base, "averaged_epochs": epochs})
+    best_bleu = ckpt.read_meta(s.run / "best.safetensors")["trainer"]["best_bleu"]
     found = {"averaged": scores["dev_bleu"], "best": best_bleu}
     how = f"beam {s.cfg.decode.beam}, α {s.cfg.decode.alpha}"
     if s.cfg.decode.beam != s.cfg.train.dev_beam:  # else the per-epoch scores already are these
         s.model.eval()
-        found["averaged"] = round(_decode_dev(s, s.cfg.decode.beam)["bleu"], 2)
-        s.model.load_state_dict(ckpt.prefixed(best_tensors, "model."))
-        found["best"] = round(_decode_dev(s, s.cfg.decode.beam)["bleu"], 2)
+        found["averaged"] = round(_decode_dev(s, s.cfg.decode.beam).bleu, 2)
+        s.model.load_state_dict(ckpt.load_weights(s.run / "best.safetensors"))
+        found["best"] = round(_decode_dev(s, s.cfg.decode.beam).bleu, 2)
         s.model.train()
     chosen = "averaged" if found["averaged"] >= found["best"] else "best"
-    tmp = s.run / "final.safetensors.tmp"
-    with files.writing(s.run / "final.safetensors"):
-        shutil.copyfile(s.run / f"{chosen}.safetensors", tmp)
-        os.replace(tmp, s.run / "final.safetensors")
+    ckpt.copy(s.run / f"{chosen}.safetensors", s.run / "final.safetensors")
     s.log(f"averaged epochs {epochs[0]}-{epochs[-1]}: dev BLEU {scores['dev_bleu']:.2f} "
           f"(best single {best_bleu:.2f}); {how}: averaged {found['averaged']:.2f}, best {found['best']:.2f}; "
           f"final = {chosen}")

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import torch
-from torch import nn
 
 from mt import checkpoint as ckpt
-from mt import codecs
-from mt.config import Config, DecodeConfig
+from mt.config import DecodeConfig
 from mt.data import pad_sources
 from mt.ensemble import Ensemble
 from mt.errors import MTError
@@ -49,21 +47,6 @@ def target_output(tokens: list[str], tgt_pipe: Pipeline, score: float) -> Output
     return Output(detokenize_ja(words), " ".join(words), score)
 
 
-def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, Config, dict]:
-    """Checkpoint → (model in eval mode, Config, metadata); float, pruned (densified by checkpoint.load) or int8."""
-    tensors, meta = ckpt.load(path)
-    model, cfg = ckpt.model_from_meta(meta)
-    weights = ckpt.prefixed(tensors, "model.")
-    if meta.get("quantized"):
-        if torch.device(device).type != "cpu":
-            raise MTError(f"{path} is int8-quantized: torch runs it on the CPU only (--device cpu)")
-        model = codecs.load_quantized(model, weights, meta)
-    else:
-        model.load_state_dict(weights)
-    model.to(device).eval()
-    return model, cfg, meta
-
-
 class Translator:
     """Holds a model with its pipelines and vocabularies; decodes batches of sentences."""
 
@@ -78,7 +61,7 @@ class Translator:
                         keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None) -> Translator:
         """Load a checkpoint; `alpha`, `beam` and `dictionary` override the length penalty, default beam and
         unknown-word dictionary of its decode config, `keep_unk` turns unknown-word replacement off."""
-        model, cfg, meta = load_model(path, device)
+        model, cfg, meta = ckpt.load_model(path, device)
         if dictionary is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, dictionary=dictionary))
         if alpha is not None:

@@ -15,7 +15,7 @@ import pytest
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
-from mt import compare, corpora, significance
+from mt import compare, corpora, metrics, significance
 from mt.cli import main
 from mt.text import segment_ja
 from tests.helpers import runs_dir, runs_in, train_tiny
@@ -123,6 +123,17 @@ def test_results_are_reproducible_and_the_seed_matters(files):
     a, b = compare.compare(systems), compare.compare(systems)
     c = compare.compare(systems, seed=1)
     assert a == b and a != c
+
+
+def test_without_mecab_both_ja_bleus_fall_back_to_janome_and_say_so(files, monkeypatch):
+    """Without MeCab, `mt evaluate` (metrics.ja_bleu) and `mt compare` segment with janome, score alike, and
+    both signatures name janome rather than tok:none."""
+    monkeypatch.setattr(metrics, "mecab_available", lambda: False)
+    systems = compare.file_systems(files["ref"], [files["base"]], ref_tokenized=True)
+    score, signature = metrics.ja_bleu(systems[0].hyps, systems[0].refs)
+    block = compare.compare(systems, n=10)["scores"]["bleu_ja"]
+    assert block["rows"][0]["score"] == pytest.approx(score)
+    assert "tok:ja-janome" in signature and block["signature"].startswith(signature + "|bs:10")
 
 
 def test_holm_adjustment():

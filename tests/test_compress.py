@@ -27,9 +27,8 @@ SENTENCES = ["tom likes tea .", "i want a book .", "my mother likes cats ."]
 
 def _fp32_file(run: Path, out: Path) -> Path:
     """The run's best weights alone (no optimizer state): the fair fp32 size to compare against."""
-    model, _, meta = compress.load_float(best_checkpoint(run))
-    ckpt.save(out, {f"model.{k}": v for k, v in model.state_dict().items()},
-              {k: meta[k] for k in compress.KEEP_META if k in meta})
+    model, _, meta = ckpt.load_model(best_checkpoint(run))
+    ckpt.save_model(out, model.state_dict(), {k: meta[k] for k in ckpt.KEEP_META if k in meta})
     return out
 
 
@@ -49,7 +48,7 @@ def test_quantize_loads_translates_and_is_smaller(tiny_run, tmp_path, capsys):
         assert torch.equal(model.tgt_embed.weight, model.output.weight().dequantize())
     loaded = [o[0].text for o in translator.translate(SENTENCES)]
     assert all(loaded)
-    translator.model = compress.quantize_model(compress.load_float(best_checkpoint(tiny_run))[0])[0]
+    translator.model = compress.quantize_model(ckpt.load_model(best_checkpoint(tiny_run))[0])[0]
     assert [o[0].text for o in translator.translate(SENTENCES)] == loaded  # file == in-memory int8 model
     fp32 = _fp32_file(tiny_run, tmp_path / "fp32.safetensors")
     assert out.stat().st_size < fp32.stat().st_size / 2  # tiny models: the JSON header weighs a lot

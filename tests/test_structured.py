@@ -15,7 +15,7 @@ from mt.errors import MTError
 from mt.experiments import best_checkpoint
 from mt.model import build_model
 from mt.tools.structured import head_importance, neuron_importance, pad_heads, prune_structured, shrink
-from mt.translate import Translator, load_model
+from mt.translate import Translator
 from tests.helpers import CONFIGS, V_SRC, V_TGT, batch, cli_translate, runs_in, train_tiny
 
 SENTENCES = ["I am a student.", "Where is the station?", "She likes music very much."]
@@ -93,17 +93,17 @@ def test_the_pruned_checkpoint_loads_everywhere_and_finetuning_keeps_its_shape(r
     out = tmp_path / "s50.safetensors"
     assert main(["prune", str(run), "--structured", "--amount", "0.5", "--finetune-steps", "3", "--out", str(out)]) == 0
     assert "1 heads per attention module" in capsys.readouterr().out  # the tiny Transformer has 2
-    model, cfg, _ = load_model(out)
+    model, cfg, _ = ckpt.load_model(out)
     assert cfg.model.n_heads == 1 and cfg.model.d_ff == 32 and cfg.model.head_dim == 16
     plain, meta = prune_structured(best_checkpoint(run), 0.5, log=lambda _m: None)
-    tuned = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tuned = ckpt.model_tensors(model.state_dict())
     assert {k: v.shape for k, v in plain.items()} == {k: tuned[k].shape for k in plain}
     assert any(not torch.equal(plain[k], tuned[k]) for k in plain)  # fine-tuning trained it
     assert _cli_translate(out, monkeypatch, capsys) == _library_translate(out)  # mt translate loads it
     assert main(["evaluate", "--checkpoint", str(out), "--split", "test"]) == 0
     int8 = tmp_path / "s50-int8.safetensors"
     assert main(["quantize", str(out), "--out", str(int8)]) == 0
-    quantized, cfg, _ = load_model(int8)
+    quantized, cfg, _ = ckpt.load_model(int8)
     assert cfg.model.n_heads == 1 and cfg.model.d_ff == 32  # quantized at its pruned shape
     assert nnqd.Linear in {type(m) for m in quantized.modules()}
     assert _cli_translate(int8, monkeypatch, capsys) == _library_translate(int8)

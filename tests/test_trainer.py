@@ -127,11 +127,6 @@ def test_compare_and_plot(tiny_run, tmp_path, capsys):
     assert plot.stat().st_size > 1000
 
 
-def test_average_command(tiny_run, capsys):
-    assert main(["average", str(tiny_run), "--last", "3"]) == 0
-    assert (tiny_run / "averaged.safetensors").exists()
-
-
 @pytest.mark.slow  # two torchrun processes
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun/gloo test on linux")
 def test_ddp_two_processes_end_in_sync():

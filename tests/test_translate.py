@@ -140,6 +140,25 @@ def test_evaluate_tokenized_reference(tiny_run, tmp_path, capsys):
     assert abs(expect - scores["bleu_tok"]) < 1e-9
 
 
+def test_one_decode_and_score_for_raw_lines_and_encoded_ids(tiny_run):
+    """Raw lines and their ids (the trainer's dev set) decode and score alike; tokenized references give
+    corpus-token BLEU as the headline, and `every=False` skips ja BLEU there."""
+    from mt.evaluate import Pairs, bleu_signature, decode_and_score
+    from mt.experiments import best_checkpoint
+    from mt.translate import Translator
+
+    tr = Translator.from_checkpoint(best_checkpoint(tiny_run), keep_unk=True)  # ids are decoded without copies
+    lines = ["I like tea.", "Tom likes fish.", "Where is the station?"]
+    refs = ["私 は お茶 が 好き で す 。", "トム は 魚 が 好き で す 。", "駅 は どこ で す か 。"]
+    from_lines = decode_and_score(tr, Pairs(lines, refs, True), beam=3)
+    from_ids = decode_and_score(tr, Pairs([tr.source_ids(x)[0] for x in lines], refs, True), beam=3, every=False)
+    assert from_lines.outputs == from_ids.outputs and from_lines.bleu == from_ids.bleu == from_lines.scores["bleu_tok"]
+    assert "bleu_ja" in from_lines.scores and "bleu_ja" not in from_ids.scores
+    assert from_lines.refs_detok[0] == "私はお茶が好きです。" and from_lines.bleu_signature == bleu_signature(True)
+    raw = decode_and_score(tr, Pairs(lines, from_lines.refs_detok, False), beam=3, every=False)
+    assert raw.bleu == raw.scores["bleu_ja"] == from_lines.scores["bleu_ja"] and raw.bleu_signature == bleu_signature(False)
+
+
 def test_never_13a_on_japanese():
     from mt import metrics
 

@@ -4,9 +4,10 @@ of an ensemble beside each of its members.
 Engines: torch (our fp32 model), torch-int8 (mt.tools.compress dynamic int8), ct2 and ct2-int8
 (CTranslate2 float32 / int8 exports via mt.tools.export_ct2). Each engine runs in its own spawned
 process (its peak RSS is its own; torch and CTranslate2 each bring a thread pool). Per engine and
-beam: one warm-up, then `repeats` timed passes over the test set with sources already tokenized
-and the model loaded (median: sentences/s, generated tokens/s, EOS excluded), test BLEU, and the
-wall clock of the whole `mt translate` command on the same lines (start-up and loading included).
+beam: one warm-up pass over the test set that is also scored (test BLEU, mt.evaluate.decode_and_score),
+then `repeats` timed passes with sources already tokenized and the model loaded (median: sentences/s,
+generated tokens/s, EOS excluded), and the wall clock of the whole `mt translate` command on the same
+lines (start-up and loading included).
 Given several checkpoints, each member alone and then their ensemble (mt/ensemble.py) are measured
 with the torch engine in one sitting, so the ensemble's cost is read against its members'.
 """
@@ -27,10 +28,9 @@ from pathlib import Path
 import torch
 
 from mt import checkpoint as ckpt
-from mt import metrics
 from mt.corpora import read_lines
 from mt.errors import MTError
-from mt.evaluate import eval_set
+from mt.evaluate import Pairs, decode_and_score, eval_set
 from mt.tools import compress
 from mt.tools.bench import machine, peak_rss_mb
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, export_ctranslate2
@@ -75,13 +75,6 @@ def systems(paths: list[Path], weights: list[float] | None = None, alpha: float 
     return [System(name(p), (p,)) for p in paths] + [ensemble]
 
 
-def _bleu(outputs: list, refs: list[str], tokenized: bool) -> float:
-    """Corpus-token BLEU on a tokenized corpus, else BLEU on Japanese text (ja-mecab or fallback)."""
-    if tokenized:
-        return metrics.corpus_token_bleu([o.tokens for o in outputs], refs)[0]
-    return metrics.ja_bleu([o.text for o in outputs], refs)[0]
-
-
 def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
                  repeats: int, threads: int) -> dict:
     """Our Translator (fp32 or int8 checkpoint, or an ensemble): speed and BLEU per beam, then peak RSS."""
@@ -90,15 +83,13 @@ def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: b
     sources = [tr.source_ids(line)[0] for line in lines]
     out: dict = {}
     for beam in beams:
-        tr.translate_ids(sources[:8], beam=beam)  # warm-up
+        bleu = decode_and_score(tr, Pairs(sources, refs, tokenized), beam, every=False).bleu  # also the warm-up
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             hyps = tr.translate_ids(sources, beam=beam)
             times.append(time.perf_counter() - start)
-        tokens = sum(len(h[0].tokens) for h in hyps)
-        out[beam] = {"seconds": times, "tokens": tokens,
-                     "bleu": _bleu([tr.output(h[0]) for h in hyps], refs, tokenized)}
+        out[beam] = {"seconds": times, "tokens": sum(len(h[0].tokens) for h in hyps), "bleu": bleu}
     return {"beams": out, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -112,7 +103,7 @@ def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bo
         out[beam] = {"seconds": [seconds], "tokens": round(speed["tokens_per_s"] * seconds)}
     tr = CT2Translator(model_dir, intra_threads=threads)
     for beam in beams:
-        out[beam]["bleu"] = _bleu([o[0] for o in tr.translate(lines, beam=beam)], refs, tokenized)
+        out[beam]["bleu"] = decode_and_score(tr, Pairs(lines, refs, tokenized), beam, every=False).bleu
     return {"beams": out, "peak_rss_mb": peak_rss_mb()}
 
 

@@ -32,27 +32,11 @@ from mt.optim import make_optimizer
 from mt.step import train_step
 from mt.vocab import Vocab
 
-KEEP_META = ("config", "src_vocab", "tgt_vocab", "src_sp", "tgt_sp", "corpus_tokenized")
-
 
 def resolve_source(target: str) -> Path:
     """A checkpoint file, or a run name/folder → that run's best checkpoint."""
     path = Path(target)
     return path if path.is_file() else experiments.best_checkpoint(experiments.find_run(target))
-
-
-def load_float(path: Path) -> tuple[nn.Module, config_mod.Config, dict[str, Any]]:
-    """A float checkpoint → (model in eval mode, Config, metadata); quantized ones are refused."""
-    tensors, meta = ckpt.load(path)
-    if meta.get("quantized"):
-        raise MTError(f"{path} is already quantized; compress the float checkpoint it came from")
-    model, cfg = ckpt.model_from_meta(meta)
-    model.load_state_dict(ckpt.prefixed(tensors, "model."))
-    return model.eval(), cfg, meta
-
-
-def _base_meta(meta: dict[str, Any], source: Path) -> dict[str, Any]:
-    return {**{k: meta[k] for k in KEEP_META if k in meta}, "compressed_from": str(source)}
 
 
 def save_compressed(tensors: dict[str, Tensor], meta: dict[str, Any], out: Path | None = None) -> Path:
@@ -132,11 +116,11 @@ def quantize_model(model: nn.Module) -> tuple[nn.Module, dict[str, Tensor], dict
 
 def quantize(checkpoint: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """A float checkpoint → (tensors, meta) of its int8 version, ready for checkpoint.save."""
-    model, _, meta = load_float(checkpoint)
+    model, _, meta = ckpt.load_model(checkpoint, float_only=True)
     _, stored, structure = quantize_model(model)
     structure["size_ratio"] = round(dense_bytes(model) / stored_bytes(stored), 2)
     structure["params"] = sum(p.numel() for p in model.parameters())
-    return {f"model.{k}": v for k, v in stored.items()}, {**_base_meta(meta, checkpoint), "quantized": structure}
+    return ckpt.model_tensors(stored), ckpt.derived_meta(meta, checkpoint, {"quantized": structure})
 
 
 # -- pruning ----------------------------------------------------------------------------
@@ -192,37 +176,19 @@ def prune(checkpoint: Path, amount: float, scope: str = "global", finetune_steps
           lr: float | None = None, device: str = "cpu", log: Callable[[str], None] = print, distill: bool = False
           ) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Magnitude-prune a checkpoint (optionally fine-tune with the mask fixed) → (tensors, meta)."""
-    model, cfg, meta = load_float(checkpoint)
+    model, cfg, meta = ckpt.load_model(checkpoint, float_only=True)
     params = prunable(model)
     masks = magnitude_masks(params, amount, scope)
     apply_masks(params, masks)
     if finetune_steps:
         finetune(model, cfg, meta, masks, finetune_steps, lr, device, log,
                  finetune_corpus(checkpoint, distill, device, log))
-    tensors, sparse = _sparse_state(model, set(params))
+    tensors, sparse = ckpt.sparse_model_tensors(model.state_dict(), set(params))
     matrix_sparsity, all_sparsity = sparsity(model)
     info = {"amount": amount, "scope": scope, "finetune_steps": finetune_steps, "finetune_distilled": distill,
             "sparsity": round(matrix_sparsity, 4), "sparsity_all_params": round(all_sparsity, 4),
             "size_ratio": round(dense_bytes(model) / stored_bytes(tensors), 2)}
-    return tensors, {**_base_meta(meta, checkpoint), "pruned": info, "sparse": sparse}
-
-
-def _sparse_state(model: nn.Module, matrices: set[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """model.* tensors with pruned matrices bitmask-packed (when that is smaller), ties as aliases."""
-    tensors, seen = {}, {}
-    sparse: dict[str, Any] = {"format": "bitmask+values", "shapes": {}, "aliases": {}}
-    for key, value in model.state_dict().items():
-        name, ident = f"model.{key}", (value.untyped_storage().data_ptr(), value.storage_offset(), value.shape)
-        if ident in seen:
-            sparse["aliases"][name] = seen[ident]
-            continue
-        seen[ident] = name
-        if key in matrices and (value == 0).float().mean() > 1 / 32:  # 1 mask bit < 4 bytes saved per zero
-            tensors[f"{name}.mask"], tensors[f"{name}.values"] = codecs.sparse_pack(value)
-            sparse["shapes"][name] = list(value.shape)
-        else:
-            tensors[name] = value
-    return tensors, sparse
+    return tensors, ckpt.derived_meta(meta, checkpoint, {"pruned": info, "sparse": sparse})
 
 
 def finetune(model: nn.Module, cfg: config_mod.Config, meta: dict[str, Any], masks: dict[str, Tensor],

@@ -39,7 +39,7 @@ def distilled_corpus(teacher_ckpt: Path, beam: int | None, limit: int, device: s
     translator.decode = replace(translator.decode, replace_unk=False)  # the student learns the teacher's <unk>
     for p in translator.model.parameters():
         p.requires_grad_(False)  # frozen: translate_ids also runs under no_grad, in eval mode
-    teacher_cfg = config_mod.build(ckpt.load(teacher_ckpt)[1]["config"])
+    teacher_cfg = config_mod.build(ckpt.read_meta(teacher_ckpt)["config"])
     corpus_dir, tokenized = corpora.resolve(teacher_cfg.data.corpus, exclude=teacher_cfg.data.exclude)
     sources = list(islice(corpora.read_lines(corpus_dir / "train.en"), limit or None))
     beam = beam or translator.decode.beam
@@ -77,8 +77,7 @@ def distill(teacher_run: Path, model_type: str, config_path: Path | None = None,
             device: str = "cpu", log: Callable[[str], None] = print) -> tuple[Path, dict]:
     """Teacher run → distilled corpus → student run trained on it; returns (run folder, summary)."""
     teacher_ckpt = experiments.best_checkpoint(teacher_run)
-    meta = ckpt.load(teacher_ckpt)[1]
-    teacher, teacher_cfg = ckpt.model_from_meta(meta)
+    teacher, teacher_cfg = ckpt.model_from_meta(ckpt.read_meta(teacher_ckpt))
     run = experiments.runs_root() / (name or f"{model_type}-distilled-{teacher_run.name}")
     if run.exists():  # checked before the teacher decodes for minutes; the trainer's claim is the atomic check
         raise MTError(f"run {run} already exists: pick another --name")

@@ -28,7 +28,7 @@ from mt.errors import MTError
 from mt.search import length_penalty, max_lengths
 from mt.text import Pipeline
 from mt.tools.structured import pad_heads
-from mt.translate import Output, load_model, target_output
+from mt.translate import Output, target_output
 from mt.translate import source_tokens as text_tokens  # raw text → tokens, as the PyTorch translator
 from mt.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
@@ -121,7 +121,7 @@ def export_ctranslate2(checkpoint_path: Path | str, out_dir: Path | str,
     _ct2()
     if quantization is not None and quantization not in QUANTIZATIONS:
         raise MTError(f"unknown quantization {quantization!r}; valid: {', '.join(QUANTIZATIONS)}")
-    model, cfg, meta = load_model(Path(checkpoint_path))
+    model, cfg, meta = ckpt.load_model(Path(checkpoint_path))
     if cfg.model_type != "transformer":
         raise MTError(f"only Transformer checkpoints export to CTranslate2; {checkpoint_path} "
                       f"is a {cfg.model_type} model")

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mt import checkpoint as ckpt
 from mt.errors import MTError
 from mt.model import build_model, count_parameters
-from mt.tools.compress import _base_meta, finetune, finetune_corpus, load_float
+from mt.tools.compress import finetune, finetune_corpus
 from mt.transformer import MultiHeadAttention, PositionwiseFeedForward, Transformer
 
 
@@ -129,7 +130,7 @@ def prune_structured(checkpoint: Path, amount: float, finetune_steps: int = 0, l
     """Remove `amount` of the heads and FFN neurons of a Transformer checkpoint (optionally fine-tune) → (tensors, meta)."""
     if not 0 <= amount < 1:
         raise MTError(f"--amount must be in [0, 1), got {amount}")
-    model, cfg, meta = load_float(checkpoint)
+    model, cfg, meta = ckpt.load_model(checkpoint, float_only=True)
     if cfg.model_type != "transformer":
         raise MTError("structured pruning removes Transformer heads and FFN neurons; this is a seq2seq model "
                       "(use magnitude pruning: mt prune RUN --amount X)")
@@ -145,6 +146,6 @@ def prune_structured(checkpoint: Path, amount: float, finetune_steps: int = 0, l
     info = {"amount": amount, "heads": heads, "d_ff": d_ff, "finetune_steps": finetune_steps,
             "finetune_distilled": distill,
             "params": count_parameters(small), "params_before": count_parameters(model)}
-    tensors = {f"model.{k}": v for k, v in small.state_dict().items()}
-    return tensors, {**_base_meta(meta, checkpoint), "config": small_cfg.to_dict(), "structured": info}
+    small_meta = ckpt.derived_meta(meta, checkpoint, {"config": small_cfg.to_dict(), "structured": info})
+    return ckpt.model_tensors(small.state_dict()), small_meta
 

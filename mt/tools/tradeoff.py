@@ -13,22 +13,18 @@ from __future__ import annotations
 import json
 import resource
 import statistics
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 from mt import checkpoint as ckpt
 from mt import compare, corpora
-from mt.checkpoint import load
 from mt.errors import MTError
-from mt.evaluate import evaluate
+from mt.evaluate import decode_and_score, detokenized, read_pairs
 from mt.model import count_parameters
-from mt.text import detokenize_ja
 from mt.tools.compress import resolve_source
 from mt.translate import Translator
 
@@ -53,20 +49,6 @@ def parse_threads(text: str) -> list[int]:
     return out
 
 
-def _model_bytes(path: Path) -> int:
-    """Bytes of the model.* tensors in a checkpoint file (read from the header, nothing loaded)."""
-    total = 0
-    with safe_open(path, framework="pt") as f:
-        for key in f.keys():
-            if key.startswith("model."):
-                piece = f.get_slice(key)
-                n = 1
-                for d in piece.get_shape():
-                    n *= d
-                total += n * {"F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1, "I32": 4, "I64": 8}[piece.get_dtype()]
-    return total
-
-
 def measure(label: str, path: Path, src: Path, ref: Path, ref_tokenized: bool, speed_lines: int,
             repeats: int, threads: int, score: bool = True) -> dict:
     """One row at one thread count, measured in the calling process; `score` also translates the whole
@@ -74,16 +56,15 @@ def measure(label: str, path: Path, src: Path, ref: Path, ref_tokenized: bool, s
     if threads:
         torch.set_num_threads(threads)
     translator = Translator.from_checkpoint(path)
-    meta = load(path)[1]
+    meta = ckpt.read_meta(path)
     row: dict = {"label": label, "checkpoint": str(path), "params": _params(meta),
                  "sparsity": meta.get("pruned", {}).get("sparsity", 0.0), "quantized": bool(meta.get("quantized")),
-                 "file_mb": path.stat().st_size / 1e6, "model_mb": _model_bytes(path) / 1e6}
+                 "file_mb": path.stat().st_size / 1e6, "model_mb": ckpt.model_bytes(path) / 1e6}
     if score:
-        with tempfile.TemporaryDirectory() as tmp:
-            scores = evaluate(translator, src, ref, ref_tokenized, Path(tmp), "report")
-            read = lambda name: list(corpora.read_lines(Path(tmp) / name))  # noqa: E731
-            row["hyps"] = read("hyps-report.txt")
-            row["hyps_tok"] = read("hyps-report.tok.txt") if ref_tokenized else None
+        scored = decode_and_score(translator, read_pairs(src, ref, ref_tokenized))
+        row["hyps"] = [o.text for o in scored.outputs]
+        row["hyps_tok"] = [o.tokens for o in scored.outputs] if ref_tokenized else None
+        scores = {"beam": translator.decode.beam, "alpha": translator.decode.alpha, **scored.scores}
         row.update({k: scores.get(k) for k in ("beam", "alpha", "bleu_tok", "bleu_ja", "chrf",
                                                "bleu_tok_signature", "bleu_ja_signature")})
     lines = list(corpora.read_lines(src))[:speed_lines]
@@ -142,7 +123,7 @@ def compression_report(rows: list[tuple[str, Path]], src_file: Path, ref_file: P
 def _significance(report: dict, ref_file: Path, ref_tokenized: bool) -> None:
     """Each row's Δ against the first row, its 95 % interval and p (paired bootstrap, as `mt compare`)."""
     refs = list(corpora.read_lines(ref_file))
-    detok = [detokenize_ja(r.split()) for r in refs] if ref_tokenized else refs
+    detok = detokenized(refs, ref_tokenized)
     systems = [compare.System(r["label"], r["hyps"], detok, "test", r["hyps_tok"], refs if ref_tokenized else None)
                for r in report["rows"]]
     result = compare.compare(systems)
