@@ -23,7 +23,6 @@ from sacrebleu.metrics.base import Metric
 
 from mt import check_model, checks, corpora, experiments, metrics, resumes, significance
 from mt.errors import MTError
-from mt.text import detokenize_ja
 
 # Google's AutoML Translation guide, as the course quotes it: what a BLEU score means to a reader
 BANDS = [(10, "almost useless"), (20, "hard to get the gist"), (30, "the gist is clear, with significant grammatical errors"),
@@ -70,7 +69,7 @@ def run_system(run: Path, split: str, evaluate: Callable[[Path], None] | None = 
     signatures = {k: info[f"{k}_signature"] for k in SCORES if f"{k}_signature" in info}
     src = Path(info["src"]) if "src" in info else None
     if (run / f"hyps-{split}.tok.txt").exists():
-        return System(run.name, lines(f"hyps-{split}.txt"), [detokenize_ja(r.split()) for r in refs], split,
+        return System(run.name, lines(f"hyps-{split}.txt"), metrics.detokenized(refs, True), split,
                       lines(f"hyps-{split}.tok.txt"), refs, signatures, run, src)
     return System(run.name, lines(f"hyps-{split}.txt"), refs, split, signatures=signatures, run=run, src=src)
 
@@ -82,8 +81,8 @@ def file_systems(ref: Path, hyps: list[Path], ref_tokenized: bool) -> list[Syste
     for path in hyps:
         lines = list(corpora.read_lines(path))
         if ref_tokenized:
-            out.append(System(path.name, [detokenize_ja(h.split()) for h in lines], [detokenize_ja(r.split()) for r in refs],
-                              ref.name, lines, refs))
+            out.append(System(path.name, metrics.detokenized(lines, True), metrics.detokenized(refs, True), ref.name,
+                              lines, refs))
         else:
             out.append(System(path.name, lines, refs, ref.name))
     return out

@@ -10,7 +10,6 @@ from pathlib import Path
 from mt import check_model, checks, config, corpora, experiments, files, metrics
 from mt import checkpoint as ckpt
 from mt.errors import MTError
-from mt.text import detokenize_ja
 from mt.translate import Output, Translator
 
 
@@ -134,7 +133,7 @@ def decode_and_score(translator: Translator, pairs: Pairs, beam: int | None = No
 
 def score(outputs: list[Output], refs: list[str], ref_tokenized: bool, every: bool = True) -> Scored:
     """Outputs against references, as `decode_and_score` scores them."""
-    detok = detokenized(refs, ref_tokenized)
+    detok = metrics.detokenized(refs, ref_tokenized)
     texts = [o.text for o in outputs]
     if ref_tokenized:
         scores = metrics.score_all(texts, detok, [o.tokens for o in outputs], refs, ja=every)
@@ -142,11 +141,6 @@ def score(outputs: list[Output], refs: list[str], ref_tokenized: bool, every: bo
         scores = metrics.score_all(texts, detok)
     headline = "bleu_tok" if ref_tokenized else "bleu_ja"
     return Scored(outputs, detok, scores, scores[headline], scores[f"{headline}_signature"])
-
-
-def detokenized(refs: list[str], ref_tokenized: bool) -> list[str]:
-    """References as ja BLEU and chrF see them: corpus tokens joined back into running Japanese."""
-    return [detokenize_ja(r.split()) for r in refs] if ref_tokenized else refs
 
 
 def bleu_signature(ref_tokenized: bool) -> str:

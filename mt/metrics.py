@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from sacrebleu.metrics import BLEU, CHRF
 
-from mt.text import segment_ja
+from mt.text import detokenize_ja, segment_ja
 
 
 @lru_cache(maxsize=1)
@@ -55,6 +55,11 @@ def ja_bleu(hyps: list[str], refs: list[str]) -> tuple[float, str]:
 def chrf(hyps: list[str], refs: list[str]) -> tuple[float, str]:
     metric = CHRF()
     return metric.corpus_score(hyps, [refs]).score, str(metric.get_signature())
+
+
+def detokenized(lines: list[str], tokenized: bool) -> list[str]:
+    """Lines as ja BLEU and chrF see them: corpus tokens (`tokenized`) joined back into running Japanese."""
+    return [detokenize_ja(line.split()) for line in lines] if tokenized else lines
 
 
 def score_all(hyps_detok: list[str], refs_detok: list[str],

@@ -72,7 +72,8 @@ def test_average_is_the_elementwise_mean_and_a_tie_stays_one_tensor(tmp_path):
     with safe_open(out, framework="pt") as f:
         assert "model.tgt_embed.weight" in f.keys() and "model.output.weight" not in f.keys()  # stored once
     loaded = ckpt.load(out)[0]
-    assert loaded["model.output.weight"] is loaded["model.tgt_embed.weight"]
+    out_proj, embed = loaded["model.output.weight"], loaded["model.tgt_embed.weight"]
+    assert out_proj.data_ptr() == embed.data_ptr() and torch.equal(out_proj, weights["tgt_embed.weight"])
 
 
 def test_average_refuses_checkpoints_of_different_models(tmp_path):
@@ -90,11 +91,15 @@ def test_average_command_on_a_run(tiny_run, capsys):
     epochs = ckpt.read_meta(out)["averaged_epochs"]
     assert f"averaged epochs {epochs} into {out}" in capsys.readouterr().out and len(epochs) == 3
     members = [ckpt.load_weights(tiny_run / f"epoch-{e}.safetensors") for e in epochs]
-    model = ckpt.load_model(out)[0]
-    for key, value in model.state_dict().items():
+    averaged = ckpt.load_weights(out)
+    assert averaged.keys() == members[0].keys()
+    for key, value in averaged.items():
         torch.testing.assert_close(value, torch.stack([m[key].double() for m in members]).mean(0).float())
-    assert model.output.weight is model.tgt_embed.weight
+    # stored once, one tensor after load: the output projection is the embedding
     assert ckpt.read_meta(out)["tied"] == {"model.output.weight": "model.tgt_embed.weight"}
+    assert averaged["output.weight"].data_ptr() == averaged["tgt_embed.weight"].data_ptr()
+    model = ckpt.load_model(out)[0]
+    assert model.output.weight is model.tgt_embed.weight and torch.equal(model.output.weight, averaged["output.weight"])
 
 
 def test_derived_meta_keeps_the_model_and_names_its_source(tmp_path):

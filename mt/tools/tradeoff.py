@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from mt import checkpoint as ckpt
-from mt import compare, corpora
+from mt import compare, corpora, metrics
 from mt.errors import MTError
-from mt.evaluate import decode_and_score, detokenized, read_pairs
+from mt.evaluate import decode_and_score, read_pairs
 from mt.model import count_parameters
 from mt.tools.compress import resolve_source
 from mt.translate import Translator
@@ -123,7 +123,7 @@ def compression_report(rows: list[tuple[str, Path]], src_file: Path, ref_file: P
 def _significance(report: dict, ref_file: Path, ref_tokenized: bool) -> None:
     """Each row's Δ against the first row, its 95 % interval and p (paired bootstrap, as `mt compare`)."""
     refs = list(corpora.read_lines(ref_file))
-    detok = detokenized(refs, ref_tokenized)
+    detok = metrics.detokenized(refs, ref_tokenized)
     systems = [compare.System(r["label"], r["hyps"], detok, "test", r["hyps_tok"], refs if ref_tokenized else None)
                for r in report["rows"]]
     result = compare.compare(systems)
