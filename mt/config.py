@@ -100,6 +100,7 @@ class DecodeConfig:
     max_src_len: int = 200  # longer sentences are cut into pieces (mt/sentences.py); whole lines (--no-split) truncated
     replace_unk: bool = True  # an output <unk> copies the source word it attends to most (mt/unk.py)
     dictionary: Literal["none", "jmdict"] = "none"  # jmdict: a copied word is looked up in JMdict (mt/lexicon.py)
+    numbers: Literal["model", "source"] = "model"  # source: an output number that says otherwise is the source's (mt/renumber.py)
 
 
 @dataclass(frozen=True)

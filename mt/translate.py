@@ -18,6 +18,7 @@ from mt.ensemble import Ensemble
 from mt.errors import MTError
 from mt.lexicon import fill
 from mt.lexicon import load as load_dictionary
+from mt.renumber import from_source
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
@@ -58,12 +59,16 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
-                        keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None) -> Translator:
-        """Load a checkpoint; `alpha`, `beam` and `dictionary` override the length penalty, default beam and
-        unknown-word dictionary of its decode config, `keep_unk` turns unknown-word replacement off."""
+                        keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None,
+                        numbers: str | None = None) -> Translator:
+        """Load a checkpoint; `alpha`, `beam`, `dictionary` and `numbers` override the length penalty, default
+        beam, unknown-word dictionary and number rule of its decode config, `keep_unk` turns unknown-word
+        replacement off."""
         model, cfg, meta = ckpt.load_model(path, device)
         if dictionary is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, dictionary=dictionary))
+        if numbers is not None:
+            cfg = replace(cfg, decode=replace(cfg.decode, numbers=numbers))
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
         if beam:
@@ -79,10 +84,10 @@ class Translator:
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
                          keep_unk: bool = False, weights: list[float] | None = None,
                          combine: str = "prob", beam: int | None = None,
-                         dictionary: str | None = None) -> Translator:
+                         dictionary: str | None = None, numbers: str | None = None) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
         pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary)
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")
@@ -155,6 +160,9 @@ class Translator:
         out: list[list[Output]] = [[Output("", "", 0.0)] for _ in lines]
         for i, h in zip(todo, hyps):
             out[i] = [self.output(x, copies.get((i, k))) for k, x in enumerate(h)] or [Output("", "", 0.0)]
+            if self.decode.numbers == "source":
+                out[i] = [replace(o, text=from_source(lines[i], o.text), tokens=from_source(lines[i], o.tokens))
+                          for o in out[i]]
         return out
 
 

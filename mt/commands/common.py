@@ -94,7 +94,11 @@ SPLIT_HELP = ("translate each line whole, as before sentence splitting (default:
 
 
 def dictionary(p: argparse.ArgumentParser) -> None:
-    """--dictionary: what a copied unknown word becomes (mt/lexicon.py)."""
+    """--dictionary and --numbers: what a copied unknown word becomes (mt/lexicon.py), and whose numbers
+    the output says (mt/renumber.py)."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],
                    help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
                         "(default: the run's decode.dictionary)")
+    p.add_argument("--numbers", choices=["model", "source"],
+                   help="source: an output number that says otherwise than the source (５万 for five thousand) is "
+                        "rewritten to the source's; model: kept as decoded (default: the run's decode.numbers)")

@@ -1,0 +1,107 @@
+"""Numbers from the source: an output number that says otherwise is rewritten to the source's.
+
+A word-vocabulary model translates numbers as words it learnt: *five thousand yen* can come out as
+５万円, *7:30* as ７時. After search, the source's numbers and the output's are read as `mt.numbers`
+reads them for the `number` check (same values, 12-hour clock). Where the source numbers the output
+lacks and the output numbers the source lacks pair up one to one, in order and by kind (a clock time
+with a clock time, a count with a count), each output numeral is replaced by the source's value,
+written as Japanese writes it (５０００, １万１０００, ７時半, ８時４５分), in the width the output used.
+Anything else (a number dropped, or more on one side) is left alone: the check still flags it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from mt.numbers import Number, english_numbers, japanese_numbers, same
+
+_WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def _normalised(text: str) -> tuple[str, list[int]]:
+    """`text` as japanese_numbers reads it (width-normalised, spaces out, digit groups joined), and for
+    each of its characters the index of the character of `text` it came from."""
+    chars, where = [], []
+    for i, c in enumerate(text):
+        n = unicodedata.normalize("NFKC", c)
+        if n.isspace() or not n:
+            continue
+        chars.append(n[0])
+        where.append(i)
+    out, index = [], []
+    for k, c in enumerate(chars):  # 5,000 · １、０００: a separator between digits and three more goes
+        if c in ",、" and 0 < k and chars[k - 1].isdigit() and "".join(chars[k + 1: k + 4]).isdigit() \
+                and not (k + 4 < len(chars) and chars[k + 4].isdigit()):
+            continue
+        out.append(c)
+        index.append(where[k])
+    return "".join(out), index
+
+
+def render(number: Number, wide: bool, prefix: str = "") -> str:
+    """A value as Japanese writes it: 5000 → 5000, 11000 → 1万1000, 450 min → 7時半, 525 → 8時45分."""
+    if number.kind == "time":
+        hour, minutes = divmod(int(number.value) % 1440, 60)
+        if prefix == "午後" and hour > 12:
+            hour -= 12
+        text = f"{prefix}{hour}時" + ("半" if minutes == 30 else f"{minutes}分" if minutes else "")
+    else:
+        value = number.value
+        whole = int(value)
+        if value != whole:
+            text = f"{value:g}"
+        elif whole >= 10_000 and whole % 1000 == 0:
+            man, rest = divmod(whole, 10_000)
+            text = f"{man}万" + (str(rest) if rest else "")
+        else:
+            text = str(whole)
+    return text.translate(_WIDE) if wide else text
+
+
+def _comparable(n: Number, e: Number) -> bool:
+    """Can output number `e` be the source's `n` said otherwise? Times with times, counts with counts, and
+    a bare count with a whole hour (*at nine* → ８時); a clock time against a count is something else."""
+    if n.kind == "time" or e.kind != "time":
+        return (n.kind == "time") == (e.kind == "time")
+    return n.value == int(n.value) and 0 <= n.value <= 24 and e.value % 60 == 0
+
+
+def _pairs(src: str, hyp: str) -> list[tuple[Number, Number]]:
+    """(source number, output number) pairs to rewrite: the unmatched on both sides, one to one by kind."""
+    wanted = english_numbers(src)
+    if not wanted:
+        return []
+    found = japanese_numbers(hyp)
+    flat = unicodedata.normalize("NFKC", hyp).replace(" ", "")
+    missing = [n for n in wanted if not any(same(n, f) for f in found) and not any(a in flat for a in n.alternatives)]
+    extra = [f for f in found if not any(same(f, n) for n in wanted)]
+    if not missing or len(missing) != len(extra):
+        return []
+    pairs = list(zip(missing, extra, strict=True))
+    if not all(_comparable(n, e) for n, e in pairs):
+        return []
+    return pairs
+
+
+def from_source(src: str, hyp: str) -> str:
+    """`hyp` with each number that says otherwise than the source (and pairs with one of its numbers)
+    rewritten to the source's; `hyp` unchanged where nothing pairs. Works on text and corpus tokens."""
+    pairs = _pairs(src, hyp)
+    if not pairs:
+        return hyp
+    flat, index = _normalised(hyp)
+    edits, start = [], 0
+    for n, e in pairs:
+        at = flat.find(e.text, start)
+        if at < 0:
+            return hyp
+        first, last = index[at], index[at + len(e.text) - 1]
+        raw = hyp[first: last + 1]
+        wide = any("０" <= c <= "９" for c in raw) or not any(c.isdigit() and c.isascii() for c in raw)
+        prefix = "午後" if e.text.startswith("午後") else "午前" if e.text.startswith("午前") else ""
+        target = n if n.kind == "time" or e.kind != "time" else Number(n.value * 60, n.text, "time")
+        edits.append((first, last + 1, render(target, wide, prefix)))
+        start = at + len(e.text)
+    for first, end, text in reversed(edits):
+        hyp = hyp[:first] + text + hyp[end:]
+    return hyp

@@ -1,0 +1,74 @@
+"""decode.numbers = "source" (mt/renumber.py): output numbers that say otherwise become the source's."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from mt import checks
+from mt.cli import main
+from mt.experiments import best_checkpoint
+from mt.numbers import Number
+from mt.renumber import from_source, render
+from mt.translate import Output, Translator
+
+
+@pytest.mark.parametrize("src, hyp, fixed", [
+    ("These shoes were five thousand yen.", "その靴は５万円だった。", "その靴は５０００円だった。"),
+    ("A ticket to Nagoya costs 11,000 yen.", "名古屋までの切符は1,000円です。", "名古屋までの切符は1万1000円です。"),
+    ("The train leaves at 7:30.", "列車は７時に出る。", "列車は７時半に出る。"),
+    ("The meeting starts at a quarter to nine.", "会議は９時に始まる。", "会議は８時４５分に始まる。"),
+    ("The shop opens at nine.", "店は８時に開く。", "店は９時に開く。"),
+    ("It is at four in the afternoon.", "午後３時です。", "午後４時です。"),
+    ("There are thirty-two students.", "生徒が三十人いる。", "生徒が３２人いる。"),
+    ("it costs 5000 yen .", "それ は ５ 万 円 だ 。", "それ は ５０００ 円 だ 。"),  # corpus tokens
+    ("Our office is on the fifth floor.", "事務所は４階です。", "事務所は５階です。"),
+])
+def test_a_number_said_otherwise_is_rewritten_and_then_passes_the_check(src, hyp, fixed):
+    assert checks.number(src, hyp) is not None
+    assert from_source(src, hyp) == fixed
+    assert checks.number(src, fixed) is None
+
+
+@pytest.mark.parametrize("src, hyp", [
+    ("These shoes were five thousand yen.", "その靴は五千円だった。"),  # already right, in kanji
+    ("I bought two apples and a bottle of milk.", "リンゴを２つと牛乳を１本買った。"),  # 1本 is not the source's
+    ("I waited for two hours.", "私は待った。"),  # dropped: nothing to pair, the check still flags it
+    ("I have two dogs and three cats.", "犬が５匹いる。"),  # two missing, one extra: ambiguous
+    ("It's 3:30.", "３匹です。"),  # a clock time against a count
+    ("He was the first to come.", "彼が最初に来た。"),  # said with a word
+    ("I like green tea.", "私は２時に緑茶が好きだ。"),  # no number in the source
+])
+def test_what_does_not_pair_one_to_one_is_left_alone(src, hyp):
+    assert from_source(src, hyp) == hyp
+
+
+@pytest.mark.parametrize("number, wide, prefix, text", [
+    (Number(5000, "x"), False, "", "5000"),
+    (Number(11000, "x"), True, "", "１万１０００"),
+    (Number(20000, "x"), False, "", "2万"),
+    (Number(1.5, "x"), False, "", "1.5"),
+    (Number(450, "x", "time"), False, "", "7時半"),
+    (Number(525, "x", "time"), True, "", "８時４５分"),
+    (Number(960, "x", "time"), False, "午後", "午後4時"),
+])
+def test_render_writes_japanese_forms(number, wide, prefix, text):
+    assert render(number, wide, prefix) == text
+
+
+def test_the_translator_rewrites_numbers_only_when_asked(tiny_run, monkeypatch):
+    path = best_checkpoint(tiny_run)
+    wrong = Output("その靴は５万円だった。", "その 靴 は ５ 万 円 だっ た 。", -1.0)
+    monkeypatch.setattr(Translator, "output", lambda self, hyp, copies=None: wrong)
+    src = ["These shoes were five thousand yen."]
+    model = Translator.from_checkpoint(path)
+    assert model.decode.numbers == "model" and model.translate(src)[0][0] == wrong
+    fixed = Translator.from_checkpoint(path, numbers="source").translate(src)[0][0]
+    assert fixed == replace(wrong, text="その靴は５０００円だった。", tokens="その 靴 は ５０００ 円 だっ た 。")
+
+
+def test_the_cli_refuses_an_unknown_number_rule(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["translate", "--numbers", "words"])
+    assert exit_.value.code == 2 and "--numbers" in capsys.readouterr().err
