@@ -100,7 +100,12 @@ class DecodeConfig:
     max_src_len: int = 200  # longer sentences are cut into pieces (mt/sentences.py); whole lines (--no-split) truncated
     replace_unk: bool = True  # an output <unk> copies the source word it attends to most (mt/unk.py)
     dictionary: Literal["none", "jmdict"] = "none"  # jmdict: a copied word is looked up in JMdict (mt/lexicon.py)
+    coverage: float = 0.0  # β > 0: the beam's n-best reranked by a coverage penalty (mt/coverage.py)
     numbers: Literal["model", "source"] = "model"  # source: an output number that says otherwise is the source's (mt/renumber.py)
+
+    def __post_init__(self) -> None:
+        if not self.coverage >= 0:
+            raise MTError(f"config decode.coverage must be ≥ 0 (0: off), got {self.coverage}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import torch
 
 from mt import checkpoint as ckpt
 from mt.config import DecodeConfig
+from mt.coverage import rerank
 from mt.data import pad_sources
 from mt.ensemble import Ensemble
 from mt.errors import MTError
@@ -60,15 +61,17 @@ class Translator:
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
                         keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None,
-                        numbers: str | None = None) -> Translator:
-        """Load a checkpoint; `alpha`, `beam`, `dictionary` and `numbers` override the length penalty, default
-        beam, unknown-word dictionary and number rule of its decode config, `keep_unk` turns unknown-word
-        replacement off."""
+                        numbers: str | None = None, coverage: float | None = None) -> Translator:
+        """Load a checkpoint; `alpha`, `beam`, `dictionary`, `numbers` and `coverage` override the length
+        penalty, default beam, unknown-word dictionary, number rule and coverage β of its decode config,
+        `keep_unk` turns unknown-word replacement off."""
         model, cfg, meta = ckpt.load_model(path, device)
         if dictionary is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, dictionary=dictionary))
         if numbers is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, numbers=numbers))
+        if coverage is not None:
+            cfg = replace(cfg, decode=replace(cfg.decode, coverage=coverage))
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
         if beam:
@@ -84,10 +87,11 @@ class Translator:
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
                          keep_unk: bool = False, weights: list[float] | None = None,
                          combine: str = "prob", beam: int | None = None,
-                         dictionary: str | None = None, numbers: str | None = None) -> Translator:
+                         dictionary: str | None = None, numbers: str | None = None,
+                         coverage: float | None = None) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
         pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers)
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers, coverage)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")
@@ -136,6 +140,11 @@ class Translator:
             limit = max_lengths(src_len, self.decode.max_len_a, self.decode.max_len_b, cap)
             if beam == 1 and nbest == 1:
                 hyps = [[h] for h in greedy(self.model, src, src_len, limit)]
+            elif self.decode.coverage > 0:  # rerank the whole beam by coverage, keep the n best
+                hyps = beam_search(self.model, src, src_len, limit, beam, self.decode.alpha,
+                                   self.decode.length_penalty, max(nbest, beam))
+                hyps = [h[:nbest] for h in rerank(self.model, [sources[i] for i in chunk], hyps,
+                                                  self.decode.coverage, self.device)]
             else:
                 hyps = beam_search(self.model, src, src_len, limit, beam, self.decode.alpha,
                                    self.decode.length_penalty, nbest)

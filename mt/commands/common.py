@@ -93,12 +93,23 @@ SPLIT_HELP = ("translate each line whole, as before sentence splitting (default:
               "sentence cut at clause punctuation)")
 
 
+def _non_negative(text: str) -> float:
+    """argparse type: a float ≥ 0 (argparse turns the ValueError into one usage error, exit 2)."""
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(text)
+    return value
+
+
 def dictionary(p: argparse.ArgumentParser) -> None:
-    """--dictionary and --numbers: what a copied unknown word becomes (mt/lexicon.py), and whose numbers
-    the output says (mt/renumber.py)."""
+    """--dictionary, --coverage and --numbers: what a copied unknown word becomes (mt/lexicon.py), the
+    omission defence (mt/coverage.py), and whose numbers the output says (mt/renumber.py)."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],
                    help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
                         "(default: the run's decode.dictionary)")
+    p.add_argument("--coverage", type=_non_negative, metavar="BETA",
+                   help="rerank the beam's hypotheses by a coverage penalty of weight BETA, against dropped source "
+                        "words (mt/coverage.py; 0: off; default: the run's decode.coverage)")
     p.add_argument("--numbers", choices=["model", "source"],
                    help="source: an output number that says otherwise than the source (５万 for five thousand) is "
                         "rewritten to the source's; model: kept as decoded (default: the run's decode.numbers)")
