@@ -126,3 +126,33 @@ def test_bench_serve_load_and_soak(tmp_path, capsys):
     assert soak["requests"] == 80 and soak["alive_after"] and soak["tracebacks_in_log"] == 0
     assert soak["rss_start_mb"] > 0 and soak["rss_end_mb"] > 0
     assert "soak: 80 requests" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # five `mt translate` commands in fresh interpreters
+def test_bench_translate_overhead_times_each_variant_against_no_split(tmp_path, capsys, monkeypatch):
+    from mt.tools import bench_overhead
+
+    run = train_tiny("transformer", "bench-overhead", epochs=1)
+    calls: list[list[str]] = []
+    real = bench_overhead._command_seconds
+    monkeypatch.setattr(bench_overhead, "_command_seconds", lambda args, src, threads: calls.append(args) or
+                        real(args, src, threads))
+    out = tmp_path / "overhead.json"
+    assert main(["bench", "translate", "--run", str(run), "--overhead", "--corpus", "everyday", "--limit", "3",
+                 "--repeats", "1", "--threads", "1", "--beam", "2", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["sentences"] == 3 and record["test"].endswith("everyday/test.en")
+    names = [r["variant"] for r in record["rows"]]
+    assert names[:3] == ["no split", "split (default)", "split + --check"]
+    assert record["rows"][0]["vs_no_split"] == 0
+    for row in record["rows"]:
+        assert row["vs_no_split"] == pytest.approx(row["seconds"] / record["rows"][0]["seconds"] - 1)
+    assert ["--check"] == [a for a in calls[3] if a == "--check"] and "--no-split" in calls[1]
+    assert all("--beam" in c and "2" in c for c in calls) and len(calls) == 1 + len(names)
+    assert "vs no split" in capsys.readouterr().out
+
+
+def test_bench_translate_with_an_unknown_corpus_is_one_clear_error(capsys):
+    run = train_tiny("transformer", "bench-transformer-3", epochs=1)
+    assert main(["bench", "translate", "--run", str(run), "--overhead", "--corpus", "nosuchcorpus"]) == 2
+    assert "nosuchcorpus" in capsys.readouterr().err

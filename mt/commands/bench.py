@@ -40,6 +40,11 @@ def _add_translate(bench: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     p.add_argument("--threads", type=int, default=2, help="threads per engine")
     p.add_argument("--limit", type=int, default=0, help="only the first N test sentences")
+    p.add_argument("--corpus", help="take the test lines from this corpus's test split (default: the run's corpus)")
+    p.add_argument("--overhead", action="store_true",
+                   help="time `mt translate` with --no-split, with splitting, with --check, and with everything on, "
+                        "in interleaved rounds: what each adds (docs/speed.md)")
+    p.add_argument("--beam", type=int, help="--overhead: the beam (default: the run's decode.beam)")
     common.json_out(p)
     p.set_defaults(handler=run_translate)
 
@@ -71,10 +76,29 @@ def run_translate(args: argparse.Namespace) -> int:
     from mt.tools.bench_translate import bench_translate, format_translate
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
+    if args.overhead:
+        return _overhead(args, paths)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     record = bench_translate(paths, engines, args.repeats, args.threads, limit=args.limit, log=common.note,
-                             weights=args.weights, alpha=args.alpha, combine=args.combine)
+                             weights=args.weights, alpha=args.alpha, combine=args.combine, corpus=args.corpus)
     return _report(format_translate(record), record, args.json)
+
+
+def _overhead(args: argparse.Namespace, paths: list) -> int:
+    """`mt bench translate --overhead`: one checkpoint, the test lines of its corpus (or --corpus)."""
+    from mt import checkpoint, config
+    from mt.corpora import read_lines
+    from mt.errors import MTError
+    from mt.evaluate import eval_set
+    from mt.tools.bench_overhead import bench_overhead, format_overhead
+
+    if len(paths) > 1:
+        raise MTError("--overhead measures one model, not an ensemble")
+    test = eval_set(paths[0], "test", corpus=args.corpus)
+    lines = list(read_lines(test.src))[: args.limit or None]
+    beam = args.beam or config.build(checkpoint.read_meta(paths[0])["config"]).decode.beam
+    record = bench_overhead(paths[0], lines, str(test.src), beam, args.repeats, args.threads, common.note)
+    return _report(format_overhead(record), record, args.json)
 
 
 def _report(lines: list[str], record: dict, json_file: str | None) -> int:

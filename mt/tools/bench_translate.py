@@ -140,9 +140,10 @@ def _prepare_engine(engine: str, system: System, tmp: Path) -> tuple[System | Pa
 
 def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, threads: int = 2,
                     beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None,
-                    weights: list[float] | None = None, alpha: float | None = None, combine: str = "prob") -> dict:
-    """Measure every engine on the first checkpoint's corpus test split (an ensemble: each member, then the
-    ensemble, with the torch engine); returns the JSON record."""
+                    weights: list[float] | None = None, alpha: float | None = None, combine: str = "prob",
+                    corpus: str | None = None) -> dict:
+    """Measure every engine on the first checkpoint's corpus test split, or `corpus`'s (an ensemble: each member,
+    then the ensemble, with the torch engine); returns the JSON record."""
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
@@ -154,7 +155,7 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
         notes.append(f"an ensemble and its members are measured with the torch engine only "
                      f"(not {', '.join(e for e in engines if e != 'torch')})")
         engines = ["torch"]
-    test = eval_set(paths[0])
+    test = eval_set(paths[0], corpus=corpus)
     src, ref, tokenized = test.src, test.ref, test.ref_tokenized
     lines, refs = list(read_lines(src)), list(read_lines(ref))
     if limit:
