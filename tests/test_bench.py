@@ -12,7 +12,8 @@ import pytest
 from mt import memory
 from mt.cli import main
 from mt.experiments import best_checkpoint
-from tests.helpers import ROOT, tiny_sets, train_tiny
+from mt.tools import bench_overhead
+from tests.helpers import ROOT, one_line_error, runs_in, shared_runs, tiny_sets, train_tiny
 
 TRAIN_FIELDS = ["tgt_tokens_per_s", "src_tgt_tokens_per_s", "ms_per_step", "model_flops_per_s", "matmul_peak_fp32",
                 "matmul_peak_bf16", "mfu", "peak_rss_mb", "params", "flops_per_src_token", "flops_per_tgt_token"]
@@ -128,31 +129,87 @@ def test_bench_serve_load_and_soak(tmp_path, capsys):
     assert "soak: 80 requests" in capsys.readouterr().out
 
 
-@pytest.mark.slow  # five `mt translate` commands in fresh interpreters
-def test_bench_translate_overhead_times_each_variant_against_no_split(tmp_path, capsys, monkeypatch):
-    from mt.tools import bench_overhead
+@pytest.fixture(scope="module")
+def tiny_run() -> Path:
+    """A one-epoch tiny Transformer, trained once for the overhead tests."""
+    with runs_in(shared_runs("bench")):
+        return train_tiny("transformer", "bench-overhead", epochs=1)
 
-    run = train_tiny("transformer", "bench-overhead", epochs=1)
-    calls: list[list[str]] = []
-    real = bench_overhead._command_seconds
-    monkeypatch.setattr(bench_overhead, "_command_seconds", lambda args, src, threads: calls.append(args) or
-                        real(args, src, threads))
+
+def _fake_commands(monkeypatch) -> list[tuple[list[str], list[str]]]:
+    """command_seconds replaced: each call's (arguments, input lines) is kept; the time says what was switched on
+    (load 0.5 s; whole lines 1.0, splitting +0.1, checks +0.1, dictionary and numbers +0.1)."""
+    calls = []
+
+    def fake(args: list[str], src: Path, threads: int) -> float:
+        lines = src.read_text(encoding="utf-8").splitlines()
+        calls.append((args, lines))
+        if not lines:
+            return 0.5
+        return 1.0 + 0.1 * (("--no-split" not in args) + ("--check" in args) + ("jmdict" in args))
+
+    monkeypatch.setattr(bench_overhead, "command_seconds", fake)
+    return calls
+
+
+def test_bench_overhead_interleaves_the_variants_against_no_split(tiny_run, tmp_path, monkeypatch, capsys):
+    calls = _fake_commands(monkeypatch)
+    monkeypatch.setattr(bench_overhead, "jmdict_missing", lambda: None)
     out = tmp_path / "overhead.json"
-    assert main(["bench", "translate", "--run", str(run), "--overhead", "--corpus", "everyday", "--limit", "3",
-                 "--repeats", "1", "--threads", "1", "--beam", "2", "--json", str(out)]) == 0
+    assert main(["bench", "translate", "--run", str(tiny_run), "--overhead", "--repeats", "2", "--beam", "3",
+                 "--limit", "4", "--json", str(out)]) == 0
     record = json.loads(out.read_text())
-    assert record["sentences"] == 3 and record["test"].endswith("everyday/test.en")
-    names = [r["variant"] for r in record["rows"]]
-    assert names[:3] == ["no split", "split (default)", "split + --check"]
-    assert record["rows"][0]["vs_no_split"] == 0
-    for row in record["rows"]:
-        assert row["vs_no_split"] == pytest.approx(row["seconds"] / record["rows"][0]["seconds"] - 1)
-    assert ["--check"] == [a for a in calls[3] if a == "--check"] and "--no-split" in calls[1]
-    assert all("--beam" in c and "2" in c for c in calls) and len(calls) == 1 + len(names)
-    assert "vs no split" in capsys.readouterr().out
+    names = ["no-split", "split", "split + check", "split + check + dictionary + numbers"]
+    assert [r["variant"] for r in record["rows"]] == names and record["beam"] == 3 and record["sentences"] == 4
+    kinds = [("--no-split" in a, "--check" in a, "jmdict" in a, not lines) for a, lines in calls]
+    rounds = [(True, False, False, False), (False, False, False, False), (False, True, False, False),
+              (False, True, True, False), (False, False, False, True)]
+    assert kinds == [rounds[-1], *rounds, *rounds]  # a warm-up load, then A B C D load, A B C D load
+    assert all(a[a.index("--beam") + 1] == "3" for a, _ in calls)
+    assert all(lines == [] or len(lines) == 4 for _, lines in calls)
+    base = record["rows"][0]["seconds"]
+    for r in record["rows"]:
+        assert r["vs_no_split"] == pytest.approx(r["seconds"] / base - 1) and len(r["runs"]) == 2
+        assert r["minus_load_vs_no_split"] == pytest.approx((r["seconds"] - 0.5) / (base - 0.5) - 1)
+    assert record["rows"][2]["vs_no_split"] == pytest.approx(0.2) and record["load_seconds"] == 0.5
+    printed = capsys.readouterr().out
+    assert "+20.0 %" in printed and "+40.0 %" in printed and "empty input" in printed
 
 
-def test_bench_translate_with_an_unknown_corpus_is_one_clear_error(capsys):
-    run = train_tiny("transformer", "bench-transformer-3", epochs=1)
-    assert main(["bench", "translate", "--run", str(run), "--overhead", "--corpus", "nosuchcorpus"]) == 2
-    assert "nosuchcorpus" in capsys.readouterr().err
+def test_bench_overhead_on_everyday_without_jmdict(tiny_run, tmp_path, monkeypatch, capsys):
+    calls = _fake_commands(monkeypatch)
+    monkeypatch.setattr(bench_overhead, "jmdict_missing", lambda: "needs JMdict")
+    out = tmp_path / "overhead.json"
+    assert main(["bench", "translate", "--run", str(tiny_run), "--overhead", "--corpus", "everyday", "--repeats", "1",
+                 "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    everyday = (ROOT / "corpora" / "everyday" / "test.en").read_text(encoding="utf-8").splitlines()
+    assert record["sentences"] == len(everyday) and record["split_sentences"] > len(everyday)  # some lines: several
+    assert calls[1][1] == everyday and Path(record["test"]).parent.name == "everyday"
+    assert [r["variant"] for r in record["rows"]] == ["no-split", "split", "split + check"]
+    assert not any("jmdict" in a for a, _ in calls)
+    assert record["notes"] == ["dictionary variant skipped: needs JMdict"]
+    assert "note: dictionary variant skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", [["--overhead"], ["--engines", "torch"]])
+def test_bench_translate_unknown_corpus(tiny_run, mode, capsys):
+    assert main(["bench", "translate", "--run", str(tiny_run), "--corpus", "no-such-corpus", *mode]) == 2
+    one_line_error(capsys.readouterr().err, "no-such-corpus")
+
+
+def test_bench_translate_rejects_a_bad_beam(tiny_run, capsys):
+    assert main(["bench", "translate", "--run", str(tiny_run), "--overhead", "--beam", "0"]) == 2
+    one_line_error(capsys.readouterr().err, "--beam")
+
+
+@pytest.mark.slow  # six whole `mt translate` commands
+def test_bench_overhead_runs_mt_translate(tiny_run, tmp_path, capsys):
+    out = tmp_path / "overhead.json"
+    assert main(["bench", "translate", "--run", str(tiny_run), "--overhead", "--repeats", "1", "--threads", "1",
+                 "--beam", "1", "--limit", "3", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["rows"][0]["variant"] == "no-split" and record["rows"][0]["vs_no_split"] == 0
+    assert all(r["seconds"] > 0 for r in record["rows"]) and record["load_seconds"] > 0, record
+    assert [r["args"][0] for r in record["rows"][:3]] == ["--no-split", "--dictionary", "--check"]
+    assert "vs no-split" in capsys.readouterr().out

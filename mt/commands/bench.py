@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mt.commands import common
+from mt.errors import MTError
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -40,11 +41,11 @@ def _add_translate(bench: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     p.add_argument("--threads", type=int, default=2, help="threads per engine")
     p.add_argument("--limit", type=int, default=0, help="only the first N test sentences")
-    p.add_argument("--corpus", help="take the test lines from this corpus's test split (default: the run's corpus)")
+    p.add_argument("--corpus", help="time this corpus's test split (e.g. everyday), not the run's own")
+    p.add_argument("--beam", type=int, help="only this beam (default: 1 and 5; with --overhead: the run's decode.beam)")
     p.add_argument("--overhead", action="store_true",
-                   help="time `mt translate` with --no-split, with splitting, with --check, and with everything on, "
-                        "in interleaved rounds: what each adds (docs/speed.md)")
-    p.add_argument("--beam", type=int, help="--overhead: the beam (default: the run's decode.beam)")
+                   help="instead: the whole mt translate (torch) with --no-split, default splitting, --check, and "
+                        "--check --dictionary jmdict --numbers source, interleaved, against --no-split")
     common.json_out(p)
     p.set_defaults(handler=run_translate)
 
@@ -75,30 +76,19 @@ def run_translate(args: argparse.Namespace) -> int:
     from mt import experiments
     from mt.tools.bench_translate import bench_translate, format_translate
 
+    if args.beam is not None and args.beam < 1:
+        raise MTError("--beam must be at least 1")
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     if args.overhead:
-        return _overhead(args, paths)
+        from mt.tools.bench_overhead import bench_overhead, format_overhead
+
+        record = bench_overhead(paths, args.repeats, args.threads, args.beam, args.limit, args.corpus, common.note,
+                                args.weights, args.alpha, args.combine)
+        return _report(format_overhead(record), record, args.json)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    record = bench_translate(paths, engines, args.repeats, args.threads, limit=args.limit, log=common.note,
-                             weights=args.weights, alpha=args.alpha, combine=args.combine, corpus=args.corpus)
+    record = bench_translate(paths, engines, args.repeats, args.threads, (args.beam,) if args.beam else (1, 5),
+                             args.limit, common.note, args.weights, args.alpha, args.combine, args.corpus)
     return _report(format_translate(record), record, args.json)
-
-
-def _overhead(args: argparse.Namespace, paths: list) -> int:
-    """`mt bench translate --overhead`: one checkpoint, the test lines of its corpus (or --corpus)."""
-    from mt import checkpoint, config
-    from mt.corpora import read_lines
-    from mt.errors import MTError
-    from mt.evaluate import eval_set
-    from mt.tools.bench_overhead import bench_overhead, format_overhead
-
-    if len(paths) > 1:
-        raise MTError("--overhead measures one model, not an ensemble")
-    test = eval_set(paths[0], "test", corpus=args.corpus)
-    lines = list(read_lines(test.src))[: args.limit or None]
-    beam = args.beam or config.build(checkpoint.read_meta(paths[0])["config"]).decode.beam
-    record = bench_overhead(paths[0], lines, str(test.src), beam, args.repeats, args.threads, common.note)
-    return _report(format_overhead(record), record, args.json)
 
 
 def _report(lines: list[str], record: dict, json_file: str | None) -> int:

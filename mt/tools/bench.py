@@ -224,6 +224,13 @@ def format_train(r: dict) -> list[str]:
         + (profile.format_breakdown(r["breakdown"], "step") if r.get("breakdown") else [])
 
 
+def aligned(cells: list[list[str]]) -> list[str]:
+    """Rows of cells as text columns: the first left-aligned, the others right-aligned."""
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    return ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+            for row in cells]
+
+
 def write_json(record: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,75 +1,144 @@
-"""`mt bench translate --overhead`: what sentence splitting, the checks, the dictionary and number rewriting
-add to the wall clock of `mt translate`.
+"""`mt bench translate --overhead`: what sentence splitting, the reference-free checks, the dictionary and number
+rewriting add to the wall clock of `mt translate`, side by side.
 
-Each variant is the same `mt translate` command on the same lines with one more feature on; the variants run
-in turn, round after round (`repeats` rounds), so the machine's noise falls on all of them alike. Medians are
-compared with the first variant, `--no-split` (each line translated whole, as before sentence splitting). A
-run on empty input measures start-up and model loading, reported beside, so the cost can also be read
-against decoding time alone.
+Each variant is the whole `mt translate` command (a fresh interpreter, the torch engine, model loading included)
+on the same test lines at the same beam. The variants run interleaved, one of each per round, `repeats` rounds,
+so the machine's noise falls on all of them alike; medians are compared with the `--no-split` baseline (each
+line translated whole, as before sentence splitting). `mt translate` on an empty input, timed in the same rounds,
+is start-up and model loading: subtracted from each median it leaves the translation itself (a variant's own
+set-up, such as the checks' statistics or the dictionary, stays in its figure).
 """
 
 from __future__ import annotations
 
 import statistics
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from mt import checkpoint as ckpt
+from mt import config, lexicon
 from mt.errors import MTError
-from mt.lexicon import load as load_dictionary
-from mt.tools.bench import machine
-from mt.tools.bench_translate import _command_seconds
+from mt.sentences import split_sentences
+from mt.tools.bench import aligned, machine
+from mt.tools.bench_translate import bench_lines, command_seconds, systems
 
-VARIANTS = (("no split", ["--no-split"]), ("split (default)", []), ("split + --check", ["--check"]),
-            ("split + --check + jmdict + numbers", ["--check", "--dictionary", "jmdict", "--numbers", "source"]))
+PLAIN = ("--dictionary", "none", "--numbers", "model")  # whatever the run's decode config says: off
 
 
-def _has_jmdict() -> bool:
+@dataclass(frozen=True)
+class Variant:
+    """One timed `mt translate` command: its name and the arguments that make it differ."""
+
+    name: str
+    args: tuple[str, ...]
+    empty: bool = False  # on an empty input: start-up and model loading only
+
+
+LOAD = Variant("load (empty input)", PLAIN, empty=True)
+
+
+def variants(dictionary: bool = True) -> list[Variant]:
+    """The measured variants in order, the --no-split baseline first; `dictionary`: JMdict can load here."""
+    out = [Variant("no-split", ("--no-split", *PLAIN)), Variant("split", PLAIN),
+           Variant("split + check", ("--check", *PLAIN))]
+    if dictionary:
+        out.append(Variant("split + check + dictionary + numbers",
+                           ("--check", "--dictionary", "jmdict", "--numbers", "source")))
+    return out
+
+
+def jmdict_missing() -> str | None:
+    """Why `--dictionary jmdict` cannot run here (lexicon's own message), None when it can."""
     try:
-        return load_dictionary("jmdict") is not None
-    except MTError:
-        return False
+        lexicon.load("jmdict")
+    except MTError as e:
+        return str(e)
+    return None
 
 
-def bench_overhead(checkpoint: Path, lines: list[str], test: str, beam: int, repeats: int = 3, threads: int = 2,
-                   log=lambda _msg: None) -> dict:
-    """Median wall clock of each variant of `mt translate --checkpoint C --beam B < lines`, and of loading alone."""
+def interleaved(commands: list[Variant], repeats: int, seconds: Callable[[Variant], float]) -> list[list[float]]:
+    """`repeats` rounds of every command in order (A, B, C, A, B, C, …): each command's times."""
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(repeats):
+        for i, command in enumerate(commands):
+            times[i].append(seconds(command))
+    return times
+
+
+def _ratio(value: float, base: float) -> float | None:
+    """value / base − 1 (+0.031 = 3.1 % slower), None where the base is no time at all."""
+    return value / base - 1 if base > 0 else None
+
+
+def rows(measured: list[Variant], times: list[list[float]], load: float | None, sentences: int) -> list[dict]:
+    """Per variant: median seconds, sentences/s, ratios to the first (baseline) variant, with and without load."""
+    medians = [statistics.median(t) for t in times]
+    out = []
+    for v, t, median in zip(measured, times, medians, strict=True):
+        row = {"variant": v.name, "args": list(v.args), "runs": t, "seconds": median,
+               "sentences_per_s": sentences / median, "vs_no_split": _ratio(median, medians[0])}
+        if load is not None:
+            row["minus_load_seconds"] = median - load
+            row["minus_load_vs_no_split"] = _ratio(median - load, medians[0] - load)
+        out.append(row)
+    return out
+
+
+def bench_overhead(paths: list[Path], repeats: int = 3, threads: int = 2, beam: int | None = None, limit: int = 0,
+                   corpus: str | None = None, log=lambda _msg: None, weights: list[float] | None = None,
+                   alpha: float | None = None, combine: str = "prob") -> dict:
+    """Time the variants' `mt translate` (the ensemble, given several checkpoints) interleaved on the test lines;
+    returns the JSON record."""
     if repeats < 1:
         raise MTError("--repeats must be at least 1")
-    variants = [v for v in VARIANTS if "jmdict" not in v[1] or _has_jmdict()]
-    notes = [] if len(variants) == len(VARIANTS) else ["the jmdict variant is left out: needs mt-enja[dict]"]
-    base = ["--checkpoint", str(checkpoint), "--beam", str(beam)]
-    seconds: dict[str, list[float]] = {name: [] for name, _ in [("loading (empty input)", []), *variants]}
-    with tempfile.TemporaryDirectory(prefix="mt-overhead-") as tmp_name:
+    system = systems(paths, weights, alpha, combine)[-1]
+    test, lines, _ = bench_lines(paths[0], corpus, limit)
+    beam = beam or config.build(ckpt.read_meta(paths[0])["config"]).decode.beam
+    missing = jmdict_missing()
+    notes = [f"dictionary variant skipped: {missing}"] if missing else []
+    measured = variants(dictionary=missing is None)
+    record = {"bench": "translate-overhead", "checkpoint": " + ".join(map(str, paths)), "test": str(test.src),
+              "sentences": len(lines), "split_sentences": sum(len(split_sentences(line)) for line in lines),
+              "beam": beam, "threads": threads, "repeats": repeats, **machine(), "notes": notes}
+    with tempfile.TemporaryDirectory(prefix="mt-bench-") as tmp_name:
         src, empty = Path(tmp_name) / "src.txt", Path(tmp_name) / "empty.txt"
         src.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         empty.write_text("", encoding="utf-8")
-        for r in range(repeats):
-            log(f"round {r + 1} of {repeats}")
-            seconds["loading (empty input)"].append(_command_seconds(base, empty, threads))
-            for name, extra in variants:
-                seconds[name].append(_command_seconds([*base, *extra], src, threads))
-    load = statistics.median(seconds["loading (empty input)"])
-    first = statistics.median(seconds[variants[0][0]])
-    rows = []
-    for name, extra in variants:
-        median = statistics.median(seconds[name])
-        rows.append({"variant": name, "args": extra, "seconds": median, "runs": seconds[name],
-                     "sentences_per_s": len(lines) / median, "vs_no_split": median / first - 1,
-                     "vs_no_split_without_loading": (median - load) / (first - load) - 1 if first > load else None})
-    return {"bench": "translate-overhead", "checkpoint": str(checkpoint), "test": test, "sentences": len(lines),
-            "beam": beam, "threads": threads, "repeats": repeats, "loading_seconds": load, **machine(),
-            "rows": rows, "notes": notes}
+
+        def seconds(v: Variant) -> float:
+            args = [*system.command_args(), "--beam", str(beam), *v.args]
+            return command_seconds(args, empty if v.empty else src, threads)
+
+        log(f"{system.name}: {len(measured)} variants + load, {repeats} interleaved rounds, {len(lines)} lines, "
+            f"beam {beam}")
+        seconds(LOAD)  # untimed warm-up: the first interpreter pays for a cold file cache
+        times = interleaved([*measured, LOAD], repeats, seconds)
+    record["load_seconds"] = statistics.median(times[-1])
+    record["rows"] = rows(measured, times[:-1], record["load_seconds"], len(lines))
+    return record
+
+
+def _percent(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio * 100:+.1f} %"
+
+
+COLUMNS = [("variant", "variant", str), ("seconds", "mt translate s", "{:.2f}".format),
+           ("sentences_per_s", "sent/s", "{:.1f}".format), ("vs_no_split", "vs no-split", _percent),
+           ("minus_load_seconds", "s − load", "{:.2f}".format), ("minus_load_vs_no_split", "vs no-split − load",
+                                                                 _percent)]
 
 
 def format_overhead(record: dict) -> list[str]:
-    """The record as a table: variant, median seconds, sentences/s, and the change against --no-split."""
-    lines = [f"mt translate --checkpoint {record['checkpoint']} --beam {record['beam']} < {record['test']} "
-             f"({record['sentences']} lines), {record['threads']} threads, median of {record['repeats']} interleaved "
-             f"rounds; {record['cpu']}, torch {record['torch']}",
-             f"{'variant':36} {'seconds':>8} {'lines/s':>8} {'vs no split':>12} {'without loading':>16}"]
-    for r in record["rows"]:
-        bare = r["vs_no_split_without_loading"]
-        lines.append(f"{r['variant']:36} {r['seconds']:8.2f} {r['sentences_per_s']:8.1f} {r['vs_no_split']:+11.1%} "
-                     f"{'' if bare is None else f'{bare:+.1%}':>16}")
-    lines.append(f"loading alone (mt translate on empty input): {record['loading_seconds']:.2f} s")
+    """The record as a table (header line first), then how to read it and the notes."""
+    cells = [[head for _, head, _ in COLUMNS]]
+    cells += [[fmt(r[key]) for key, _, fmt in COLUMNS] for r in record["rows"]]
+    lines = [f"{record['checkpoint']} on {record['test']} ({record['sentences']} lines, {record['split_sentences']} "
+             f"sentences once split), beam {record['beam']}, {record['threads']} threads, median of "
+             f"{record['repeats']} interleaved rounds; {record['cpu']}, torch {record['torch']}"]
+    lines += aligned(cells)
+    lines.append(f"mt translate s: the whole command (start-up and model loading included); sent/s: input lines "
+                 f"per second of it; load: mt translate on an empty input, {record['load_seconds']:.2f} s, "
+                 f"subtracted from each median (a variant's own set-up stays in)")
     return lines + [f"note: {n}" for n in record["notes"]]

@@ -30,9 +30,9 @@ import torch
 from mt import checkpoint as ckpt
 from mt.corpora import read_lines
 from mt.errors import MTError
-from mt.evaluate import Pairs, decode_and_score, eval_set
+from mt.evaluate import EvalSet, Pairs, decode_and_score, eval_set
 from mt.tools import compress
-from mt.tools.bench import machine, peak_rss_mb
+from mt.tools.bench import aligned, machine, peak_rss_mb
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, export_ctranslate2
 from mt.translate import Translator
 
@@ -107,7 +107,7 @@ def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bo
     return {"beams": out, "peak_rss_mb": peak_rss_mb()}
 
 
-def _command_seconds(args: list[str], src: Path, threads: int) -> float:
+def command_seconds(args: list[str], src: Path, threads: int) -> float:
     """Wall clock of `mt translate ARGS < src` in a fresh interpreter (output discarded)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
@@ -138,12 +138,20 @@ def _prepare_engine(engine: str, system: System, tmp: Path) -> tuple[System | Pa
     return out, ["--engine", "ctranslate2", "--ct2-dir", str(out)], ""
 
 
+def bench_lines(checkpoint: Path, corpus: str | None = None, limit: int = 0) -> tuple[EvalSet, list[str], list[str]]:
+    """The test split of `corpus` (else of the checkpoint's own corpus, as `mt evaluate --corpus` finds it): the
+    set, its first `limit` source lines (0: all) and their references."""
+    test = eval_set(checkpoint, corpus=corpus)
+    lines, refs = list(read_lines(test.src)), list(read_lines(test.ref))
+    return (test, lines[:limit], refs[:limit]) if limit else (test, lines, refs)
+
+
 def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, threads: int = 2,
                     beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None,
                     weights: list[float] | None = None, alpha: float | None = None, combine: str = "prob",
                     corpus: str | None = None) -> dict:
-    """Measure every engine on the first checkpoint's corpus test split, or `corpus`'s (an ensemble: each member,
-    then the ensemble, with the torch engine); returns the JSON record."""
+    """Measure every engine on the test split of `corpus`, else of the first checkpoint's corpus (an ensemble:
+    each member, then the ensemble, with the torch engine); returns the JSON record."""
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
@@ -155,11 +163,8 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
         notes.append(f"an ensemble and its members are measured with the torch engine only "
                      f"(not {', '.join(e for e in engines if e != 'torch')})")
         engines = ["torch"]
-    test = eval_set(paths[0], corpus=corpus)
-    src, ref, tokenized = test.src, test.ref, test.ref_tokenized
-    lines, refs = list(read_lines(src)), list(read_lines(ref))
-    if limit:
-        lines, refs = lines[:limit], refs[:limit]
+    test, lines, refs = bench_lines(paths[0], corpus, limit)
+    src, tokenized = test.src, test.ref_tokenized
     record = {"bench": "translate", "checkpoint": " + ".join(map(str, paths)), "test": str(src), "sentences": len(lines),
               "threads": threads, "repeats": repeats, **machine(), "rows": [], "notes": notes}
     with tempfile.TemporaryDirectory(prefix="mt-bench-") as tmp_name:
@@ -181,7 +186,7 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
                     "system": system.name, "engine": engine, "beam": beam, "sentences_per_s": len(lines) / seconds,
                     "tokens_per_s": m["tokens"] / seconds, "seconds": seconds, "bleu": m["bleu"],
                     "peak_rss_mb": res["peak_rss_mb"],
-                    "command_seconds": _command_seconds([*cmd_args, "--beam", str(beam)], tmp / "src.txt", threads)})
+                    "command_seconds": command_seconds([*cmd_args, "--beam", str(beam)], tmp / "src.txt", threads)})
     record["bleu_kind"] = "corpus tokens" if tokenized else "ja (detokenized)"
     return record
 
@@ -196,11 +201,9 @@ def format_translate(record: dict) -> list[str]:
     """The record as a table (header line first), then notes."""
     cells = [[head for _, head, _ in COLUMNS]]
     cells += [[fmt.format(r[key]) for key, _, fmt in COLUMNS] for r in record["rows"]]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
     lines = [f"{record['checkpoint']} on {record['test']} ({record['sentences']} sentences), "
              f"{record['threads']} threads, median of {record['repeats']}; {record['cpu']}, torch {record['torch']}"]
-    lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-              for row in cells]
+    lines += aligned(cells)
     lines.append(f"BLEU on {record.get('bleu_kind', '?')}; sent/s and tok/s: search only (model loaded, sources "
                  f"tokenized); mt translate s: the whole command, one run")
     return lines + [f"note: {n}" for n in record["notes"]]
