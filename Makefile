@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # corpora: copied from a local mirror when one is next to the checkout, else downloaded
 export MT_CORPUS_MIRROR ?= $(if $(wildcard ../shared/corpora),$(abspath ../shared/corpora),)
 
-.PHONY: install train test test-fast lint reference clean
+.PHONY: install train test test-fast lint reference everyday-results clean
 
 $(BIN)/mt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check mt tests
+
+# docs/everyday.md's scores and `mt check` totals: each run on small_parallel_enja's and the everyday set's test
+# halves (and Tatoeba's), with the run's own decode settings and EVAL_ARGS (e.g. EVAL_ARGS="--coverage 0.5")
+RUNS ?= everyday
+EVAL_ARGS ?=
+everyday-results: install
+	@for run in $(RUNS); do for corpus in small_parallel_enja everyday tatoeba_jpn_eng; do \
+	  echo "== $$run on $$corpus test"; $(BIN)/mt evaluate --run $$run --corpus $$corpus --split test $(EVAL_ARGS) || exit 1; done; done
 
 # docs/reference.md's commands part, from the parser (tests/test_cli.py fails when it is stale)
 reference: install
