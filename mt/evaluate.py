@@ -10,7 +10,7 @@ from pathlib import Path
 from mt import check_model, checks, config, corpora, experiments, files, metrics
 from mt import checkpoint as ckpt
 from mt.errors import MTError
-from mt.translate import Output, Translator
+from mt.translate import Output, Translator, translate_lines
 
 
 @dataclass(frozen=True)
@@ -122,12 +122,12 @@ def read_pairs(src_path: Path, ref_path: Path, ref_tokenized: bool) -> Pairs:
 def decode_and_score(translator: Translator, pairs: Pairs, beam: int | None = None, every: bool = True) -> Scored:
     """Decode `pairs` with `translator` (ours, or mt.tools.export_ct2.CT2Translator: the same `translate`)
     and score the outputs: corpus-token BLEU for tokenized references, ja BLEU (`every`, else only where it
-    is the headline BLEU), chrF. Raw lines go through `translate` (tokenized, unknown words replaced); ids
-    are decoded as they are."""
+    is the headline BLEU), chrF. Raw lines go through `translate_lines` (split into sentences, tokenized,
+    unknown words replaced, joined: what `mt translate` prints); ids are decoded as they are."""
     if pairs.sources and not isinstance(pairs.sources[0], str):
         outputs = [translator.output(h[0]) for h in translator.translate_ids(pairs.sources, beam=beam)]
-    else:
-        outputs = [o[0] for o in translator.translate(pairs.sources, beam=beam)]
+    else:  # as `mt translate` does: each line split into sentences, their translations joined
+        outputs = [line.outputs[0] for line in translate_lines(translator, pairs.sources, beam)]
     return score(outputs, pairs.refs, pairs.ref_tokenized, every)
 
 

@@ -247,3 +247,17 @@ def test_source_tokens_use_known_american_spellings():
     vocab = Vocab.build(Counter({"what": 1, "color": 1, "?": 1}), min_count=1)
     assert source_tokens("What colour?", Pipeline("en"), vocab) == ["what", "color", "?"]
     assert source_tokens("What flavour?", Pipeline("en"), vocab) == ["what", "flavour", "?"]  # no known form: kept
+
+
+def test_evaluate_scores_a_line_of_several_sentences_as_mt_translate_prints_it(tiny_run):
+    from mt.evaluate import Pairs, decode_and_score
+    from mt.text import detokenize_ja
+    from mt.translate import translate_lines
+
+    translator = Translator.from_checkpoint(best_checkpoint(tiny_run))
+    lines = ["I am a student. He didn't come.", "I am a student."]
+    scored = decode_and_score(translator, Pairs(lines, ["私は学生です。", "私は学生です。"], False), beam=2)
+    printed = [t.outputs[0].text for t in translate_lines(translator, lines, beam=2)]
+    assert [o.text for o in scored.outputs] == printed
+    one_by_one = [translator.translate([s], beam=2)[0][0].text for s in ("I am a student.", "He didn't come.")]
+    assert printed[0] == detokenize_ja(one_by_one)  # sentence by sentence, not the line decoded whole
