@@ -101,7 +101,7 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def dictionary(p: argparse.ArgumentParser) -> None:
+def decode_options(p: argparse.ArgumentParser) -> None:
     """--dictionary, --coverage and --numbers: what a copied unknown word becomes (mt/lexicon.py), the
     omission defence (mt/coverage.py), and whose numbers the output says (mt/renumber.py)."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],

@@ -19,7 +19,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam size (default: the run's decode.beam)")
     p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
     p.add_argument("--keep-unk", action="store_true", help="score <unk> outputs as they are (no source-word copy)")
-    common.dictionary(p)
+    common.decode_options(p)
     p.add_argument("--corpus", help="score on this corpus's --split (e.g. everyday), not the run's own; "
                                     "outputs are named <corpus>-<split>")
     p.add_argument("--name", help="an ensemble's run folder for its outputs (default: ensemble-<A>+<B>)")

@@ -18,7 +18,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port to listen on")
     p.add_argument("--beam", type=int, help="default beam of requests (default: the run's decode.beam)")
     p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
-    common.dictionary(p)
+    common.decode_options(p)
     p.add_argument("--max-batch-sentences", type=int, default=64, help="sentences per decoding batch, across requests")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
     p.add_argument("--max-sentences", type=int, default=64, help="sentences per request")

@@ -18,7 +18,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam size (default: the run's decode.beam)")
     p.add_argument("--alpha", type=float, help=common.ALPHA_HELP)
     p.add_argument("--keep-unk", action="store_true", help="print <unk> rather than copying the attended source word")
-    common.dictionary(p)
+    common.decode_options(p)
     p.add_argument("--batch-size", type=int, help="sentences per decoding batch (default: the run's decode.batch_size)")
     p.add_argument("--nbest", type=int, default=1, help="print the N best translations of each line, joined by |||")
     p.add_argument("--tokenized", action="store_true", help="print model words separated by spaces")
