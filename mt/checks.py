@@ -24,7 +24,7 @@ from pathlib import Path
 from mt import corpora
 from mt.errors import MTError
 from mt.lengths import LengthModel, en_words, length_model
-from mt.numbers import english_numbers, japanese_numbers, same
+from mt.numbers import unmatched
 from mt.text import detokenize_ja, normalize_en
 
 FLAGS = ("untranslated", "number", "repeat", "short", "unknown")
@@ -109,15 +109,9 @@ def untranslated(src: str, hyp: str, allow: frozenset[str] = frozenset()) -> Fla
 
 def number(src: str, hyp: str) -> Flag | None:
     """Numbers of the source that the output lacks (→ missing) or says otherwise (→ the output's number)."""
-    wanted = english_numbers(src)
-    if not wanted:
-        return None
-    found = japanese_numbers(hyp)
-    text = unicodedata.normalize("NFKC", hyp).replace(" ", "")
-    missing = [n for n in wanted if not any(same(n, f) for f in found) and not any(a in text for a in n.alternatives)]
+    missing, extra = unmatched(src, hyp)
     if not missing:
         return None
-    extra = [f for f in found if not any(same(f, n) for n in wanted)]
     parts = [f"{n.text} → {e.text if e else 'missing'}" for n, e in zip_longest(missing, extra[: len(missing)])]
     return Flag("number", ", ".join(parts))
 

@@ -318,3 +318,15 @@ def japanese_numbers(text: str) -> list[Number]:
     take(_KANA_NUMBER, lambda m: Number(_KANA[m[0]], m[0]))
     take(_JA_NUMBER, lambda m: Number(japanese_value(m[0]), m[0]))
     return [n for _, n in sorted(found, key=lambda x: x[0]) if n is not None]
+
+
+def unmatched(src: str, hyp: str) -> tuple[list[Number], list[Number]]:
+    """(the source's numbers the output does not say, the output's numbers the source does not say); a source
+    number said with a word (first → 最初) counts as said. Shared by the `number` check and mt/renumber.py."""
+    wanted = english_numbers(src)
+    if not wanted:
+        return [], []
+    found = japanese_numbers(hyp)
+    flat = unicodedata.normalize("NFKC", hyp).replace(" ", "")
+    missing = [n for n in wanted if not any(same(n, f) for f in found) and not any(a in flat for a in n.alternatives)]
+    return missing, [f for f in found if not any(same(f, n) for n in wanted)]

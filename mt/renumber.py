@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from mt.numbers import Number, english_numbers, japanese_numbers, same
+from mt.numbers import Number, unmatched
 
 _WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -68,13 +68,7 @@ def _comparable(n: Number, e: Number) -> bool:
 
 def _pairs(src: str, hyp: str) -> list[tuple[Number, Number]]:
     """(source number, output number) pairs to rewrite: the unmatched on both sides, one to one by kind."""
-    wanted = english_numbers(src)
-    if not wanted:
-        return []
-    found = japanese_numbers(hyp)
-    flat = unicodedata.normalize("NFKC", hyp).replace(" ", "")
-    missing = [n for n in wanted if not any(same(n, f) for f in found) and not any(a in flat for a in n.alternatives)]
-    extra = [f for f in found if not any(same(f, n) for n in wanted)]
+    missing, extra = unmatched(src, hyp)
     if not missing or len(missing) != len(extra):
         return []
     pairs = list(zip(missing, extra, strict=True))
