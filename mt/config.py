@@ -102,6 +102,7 @@ class DecodeConfig:
     dictionary: Literal["none", "jmdict"] = "none"  # jmdict: a copied word is looked up in JMdict (mt/lexicon.py)
     coverage: float = 0.0  # β > 0: the beam's n-best reranked by a coverage penalty (mt/coverage.py)
     numbers: Literal["model", "source"] = "model"  # source: an output number that says otherwise is the source's (mt/renumber.py)
+    names: Literal["model", "source"] = "model"  # source: rare names reach the model as <unk> and are copied back (mt/names.py)
 
     def __post_init__(self) -> None:
         if not self.coverage >= 0:

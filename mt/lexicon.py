@@ -5,10 +5,13 @@ the source word it attends to (mt/unk.py): *icy* would come out as "icy". `fill`
 becomes instead:
 
 - a name stays a name: a word written with a capital letter in the user's text (not as its first word)
-  is kept as written ("Tanaka"), never looked up, so it is never replaced by another word;
+  is never looked up as a word, so it is never replaced by another word; it is written as JMnedict
+  (JMdict's name dictionary, in the same package) has it (mt/names.py: Tanaka → 田中, Kimura → キムラ), or
+  kept as written ("Tanaka") where JMnedict lacks it or no dictionary is loaded;
 - otherwise the word is looked up in JMdict (the `jamdict` and `jamdict-data` packages: the extra
   `mt-enja[dict]`; JMdict is © the Electronic Dictionary Research and Development Group, CC BY-SA 4.0);
-- a word JMdict lacks is copied as before (and `mt check` flags it `untranslated`).
+- a word JMdict lacks is rendered as a name if the user capitalised it (a sentence's first word: *Yuki is
+  my friend*), else copied as before (and `mt check` flags it `untranslated`).
 
 The sense is chosen by a rule: among the entries with a gloss equal to the word (or to "to <word>", how
 JMdict glosses verbs; after removing a plural or -ed/-ing ending if the word itself has none), prefer a
@@ -20,11 +23,13 @@ form, or its first kana form where the sense is marked "usually written using ka
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from importlib.util import find_spec
 from typing import Any
 
 from mt.errors import MTError
+from mt.names import PERSON, Candidate, capitalised, render, spellings, written_as
 
 NAMES = ("none", "jmdict")
 _FREQUENT = {"ichi1": 2, "news1": 2, "spec1": 2, "gai1": 2, "ichi2": 1, "news2": 1, "spec2": 1, "gai2": 1}
@@ -100,6 +105,20 @@ class JMdict:
                 return found
         return None
 
+    @lru_cache(maxsize=65536)  # noqa: B019
+    def names(self, written: str) -> tuple[Candidate, ...]:
+        """JMnedict's entries for a name as the user wrote it (Tanaka) or a long-vowel spelling of it."""
+        if not re.fullmatch(r"[A-Z][a-z]+", written):
+            return ()
+        out = []
+        for spelling in spellings(written):
+            for entry in self._jam.lookup(spelling).names:
+                if any(g.text == spelling for sense in entry.senses for g in sense.gloss) and entry.kana_forms:
+                    kanji = entry.kanji_forms[0].text if entry.kanji_forms else None
+                    person = any(set(sense.name_type) & PERSON for sense in entry.senses)
+                    out.append((kanji, entry.kana_forms[0].text, person))
+        return tuple(out)
+
 
 @lru_cache(maxsize=2)
 def load(name: str) -> JMdict | None:
@@ -109,21 +128,19 @@ def load(name: str) -> JMdict | None:
     return JMdict() if name == "jmdict" else None
 
 
-def written_as(word: str, raw: str) -> str | None:
-    """How the user wrote the lowercase source word `word` in `raw`: the first occurrence, None if absent."""
-    m = re.search(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])", raw, re.IGNORECASE)
-    return m.group(0) if m else None
-
-
-def fill(word: str, raw: str, dictionary: JMdict | None) -> str:
-    """What an output <unk> that copies source word `word` becomes (the rule in the module docstring)."""
+def fill(word: str, raw: str, dictionary: JMdict | None,
+         rank: Callable[[str], int | None] = lambda form: None) -> str:
+    """What an output <unk> that copies source word `word` becomes (the rule in the module docstring);
+    `rank(form)`: a Japanese form's place in the target vocabulary, None if absent (names.render)."""
     written = written_as(word, raw)
-    if written and written != written.lower():
-        first = re.match(r"\W*([A-Za-z]+)", raw)
-        if not (first and first.start(1) == raw.find(written)) or dictionary is None:
-            return written  # a name (or an acronym) the user wrote so: kept as written
-    if dictionary is not None:
-        found = dictionary.lookup(word.lower())
-        if found:
-            return found
+    name = capitalised(word, raw)
+    if name and dictionary is not None:
+        return render(list(dictionary.names(name)), rank) or name
+    if name or dictionary is None:
+        return written or word  # a name (or an acronym) the user wrote so, or no dictionary: kept as written
+    found = dictionary.lookup(word.lower())
+    if found:
+        return found
+    if written and written != written.lower():  # a capitalised first word JMdict lacks: a name (Yuki is …)
+        return render(list(dictionary.names(written)), rank) or written
     return written or word

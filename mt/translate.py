@@ -19,6 +19,7 @@ from mt.ensemble import Ensemble
 from mt.errors import MTError
 from mt.lexicon import fill
 from mt.lexicon import load as load_dictionary
+from mt.names import forms, mask, name_in, titles, written_as
 from mt.renumber import from_source
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
@@ -61,9 +62,11 @@ class Translator:
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
                         keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None,
-                        numbers: str | None = None, coverage: float | None = None) -> Translator:
-        """Load a checkpoint; `alpha`, `beam`, `dictionary`, `numbers` and `coverage` override the length
-        penalty, default beam, unknown-word dictionary, number rule and coverage β of its decode config,
+                        numbers: str | None = None, coverage: float | None = None,
+                        names: str | None = None) -> Translator:
+        """Load a checkpoint; `alpha`, `beam`, `dictionary`, `numbers`, `coverage` and `names` override the
+        length penalty, default beam, unknown-word dictionary, number rule, coverage β and name rule of its
+        decode config,
         `keep_unk` turns unknown-word replacement off."""
         model, cfg, meta = ckpt.load_model(path, device)
         if dictionary is not None:
@@ -72,6 +75,8 @@ class Translator:
             cfg = replace(cfg, decode=replace(cfg.decode, numbers=numbers))
         if coverage is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, coverage=coverage))
+        if names is not None:
+            cfg = replace(cfg, decode=replace(cfg.decode, names=names))
         if alpha is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
         if beam:
@@ -88,10 +93,10 @@ class Translator:
                          keep_unk: bool = False, weights: list[float] | None = None,
                          combine: str = "prob", beam: int | None = None,
                          dictionary: str | None = None, numbers: str | None = None,
-                         coverage: float | None = None) -> Translator:
+                         coverage: float | None = None, names: str | None = None) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
         pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers, coverage)
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers, coverage, names)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")
@@ -111,9 +116,15 @@ class Translator:
         """The most source tokens the model reads: decode.max_src_len, or fewer where its positions end."""
         return min(self.decode.max_src_len, self.model.max_output_positions() - 1)
 
-    def source_ids(self, text: str) -> tuple[list[int], bool]:
-        """A raw sentence → ids, truncated to source_limit() (second value: was it truncated)."""
-        ids = self.src_vocab.encode(self.source_tokens(text))
+    def source_ids(self, text: str, masked: bool = False) -> tuple[list[int], bool]:
+        """A raw sentence → ids, truncated to source_limit() (second value: was it truncated); `masked`:
+        rare names become <unk> and titles the vocabulary lacks one it has (mt/names.py)."""
+        tokens = self.source_tokens(text)
+        if masked:
+            tokens = titles(tokens, self.src_vocab.stoi.__contains__)
+            ids = mask(tokens, self.src_vocab.encode(tokens), text, first_is_name=self._first_is_name)
+        else:
+            ids = self.src_vocab.encode(tokens)
         limit = self.source_limit()
         return ids[:limit], len(ids) > limit
 
@@ -154,8 +165,47 @@ class Translator:
 
     def translate(self, lines: list[str], beam: int | None = None, nbest: int = 1,
                   batch_size: int | None = None) -> list[list[Output]]:
-        """Raw sentences → n-best Outputs each; empty input lines give an empty output."""
-        sources = [self.source_ids(line)[0] if line.strip() else [] for line in lines]
+        """Raw sentences → n-best Outputs each; empty input lines give an empty output.
+
+        With decode.names = "source" (and a word vocabulary), a sentence whose translation lost a rare name
+        (none of the ways to write it is in the output: mt/names.py) is decoded again with its names as
+        <unk>, which the model carries through and unknown-word replacement copies back."""
+        out = self._translate(lines, beam, nbest, batch_size, masked=False)
+        if self.decode.names == "source" and self.src_pipe.sp_model is None:
+            again = [i for i, line in enumerate(lines) if self._lost_name(line, out[i][0].text)]
+            if again:
+                for i, o in zip(again, self._translate([lines[i] for i in again], beam, nbest, batch_size, masked=True)):
+                    out[i] = o
+        return out
+
+    def _first_is_name(self, written: str) -> bool:
+        """A sentence's capitalised first word is a name if JMdict has no word for it but JMnedict has it."""
+        d = self.dictionary
+        return d is not None and d.lookup(written.lower()) is None and bool(d.names(written))
+
+    def _lost_name(self, line: str, text: str) -> bool:
+        """Did the translation `text` of `line` lose a name that masking would send through as <unk>?"""
+        if not line.strip():
+            return False
+        tokens = self.source_tokens(line)
+        plain = self.src_vocab.encode(tokens)
+        masked = self.source_ids(line, masked=True)[0]
+        for token, a, b in zip(tokens, plain, masked):
+            if a == b:
+                continue
+            if b != UNK:  # a title the vocabulary lacks, copied as written (Mrs.)
+                if (written := written_as(token, line)) and written in text:
+                    return True
+            elif written := name_in(token, line, self._first_is_name):
+                ways = forms(list(self.dictionary.names(written)) if self.dictionary else [], written)
+                word = self.dictionary.lookup(token) if self.dictionary else None
+                if not any(f in text for f in ways | ({word} if word else set())):
+                    return True
+        return False
+
+    def _translate(self, lines: list[str], beam: int | None, nbest: int, batch_size: int | None,
+                   masked: bool) -> list[list[Output]]:
+        sources = [self.source_ids(line, masked)[0] if line.strip() else [] for line in lines]
         todo = [i for i, s in enumerate(sources) if s or lines[i].strip()]
         hyps = self.translate_ids([sources[i] for i in todo], beam, nbest, batch_size)
         copies: dict[tuple[int, int], list[str | None]] = {}
@@ -164,7 +214,7 @@ class Translator:
             found = replace_unknowns(self.model, [
                 (sources[i], self.source_tokens(lines[i]) if UNK in hyp.tokens else [], hyp.tokens)
                 for i, _, hyp in pairs], self.device)
-            copies = {(i, k): [fill(w, lines[i], self.dictionary) if w else None for w in f]
+            copies = {(i, k): [fill(w, lines[i], self.dictionary, self.tgt_vocab.stoi.get) if w else None for w in f]
                       for (i, k, _), f in zip(pairs, found)}
         out: list[list[Output]] = [[Output("", "", 0.0)] for _ in lines]
         for i, h in zip(todo, hyps):

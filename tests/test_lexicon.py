@@ -28,6 +28,9 @@ class Dictionary:
         self.asked.append(word)
         return self.words.get(word)
 
+    def names(self, written: str) -> tuple:  # JMnedict: no names here
+        return ()
+
 
 @pytest.mark.parametrize("word, expected", [("dogs", "dog"), ("cities", "city"), ("walked", "walk"),
                                             ("stopped", "stop"), ("running", "run"), ("baked", "bake"),

@@ -102,8 +102,9 @@ def _non_negative(text: str) -> float:
 
 
 def decode_options(p: argparse.ArgumentParser) -> None:
-    """--dictionary, --coverage and --numbers: what a copied unknown word becomes (mt/lexicon.py), the
-    omission defence (mt/coverage.py), and whose numbers the output says (mt/renumber.py)."""
+    """--dictionary, --coverage, --numbers and --names: what a copied unknown word becomes (mt/lexicon.py),
+    the omission defence (mt/coverage.py), whose numbers the output says (mt/renumber.py), and whether
+    rare names are copied through the model (mt/names.py)."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],
                    help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
                         "(default: the run's decode.dictionary)")
@@ -113,3 +114,7 @@ def decode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--numbers", choices=["model", "source"],
                    help="source: an output number that says otherwise than the source (５万 for five thousand) is "
                         "rewritten to the source's; model: kept as decoded (default: the run's decode.numbers)")
+    p.add_argument("--names", choices=["model", "source"],
+                   help="source: a rare capitalised name (Tanaka) reaches the model as <unk> and is copied back, "
+                        "written as JMnedict has it with --dictionary jmdict; model: translated by the model "
+                        "(default: the run's decode.names)")

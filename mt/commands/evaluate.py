@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized, args.corpus)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
                                                       args.combine, dictionary=args.dictionary,
-                                                      numbers=args.numbers, coverage=args.coverage)
+                                                      numbers=args.numbers, coverage=args.coverage,
+                                                      names=args.names)
     common.note(f"evaluating {translate.describe(paths, translator)} on {eval_set.src}")
     out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
                                           combine=args.combine, name=args.name)
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         name = f"{name}.numbers-{args.numbers}"
     if args.coverage:
         name = f"{name}.coverage-{args.coverage:g}"
+    if args.names:
+        name = f"{name}.names-{args.names}"
     scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
                                check_model.for_translator(translator, paths[0]))
     print(evaluate.format_scores(scores))

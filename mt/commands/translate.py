@@ -62,7 +62,8 @@ def _torch(args: argparse.Namespace):
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
                                                       args.combine, dictionary=args.dictionary,
-                                                      numbers=args.numbers, coverage=args.coverage)
+                                                      numbers=args.numbers, coverage=args.coverage,
+                                                      names=args.names)
     common.note(f"translating with {translate.describe(paths, translator)}")
     return translator
 
