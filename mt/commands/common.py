@@ -115,6 +115,6 @@ def decode_options(p: argparse.ArgumentParser) -> None:
                    help="source: an output number that says otherwise than the source (５万 for five thousand) is "
                         "rewritten to the source's; model: kept as decoded (default: the run's decode.numbers)")
     p.add_argument("--names", choices=["model", "source"],
-                   help="source: a rare capitalised name (Tanaka) reaches the model as <unk> and is copied back, "
-                        "written as JMnedict has it with --dictionary jmdict; model: translated by the model "
-                        "(default: the run's decode.names)")
+                   help="source: a sentence whose translation lost a rare capitalised name (Mr. Tanaka → 兄) is "
+                        "decoded again with the name as <unk>, copied back and written as JMnedict has it with "
+                        "--dictionary jmdict; model: as the model translates it (default: the run's decode.names)")

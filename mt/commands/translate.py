@@ -74,5 +74,9 @@ def _ct2(args: argparse.Namespace):
 
     if not args.ct2_dir:
         raise MTError("--engine ctranslate2 needs --ct2-dir DIR (a folder written by `mt export`)")
+    torch_only = [f"--{k}" for k in ("dictionary", "coverage", "numbers", "names") if getattr(args, k) is not None]
+    if torch_only:
+        raise MTError(f"{', '.join(torch_only)}: the PyTorch engine's (--engine torch); "
+                      "the CTranslate2 engine decodes without them")
     common.note(f"translating with {args.ct2_dir} (ctranslate2)")
     return CT2Translator(args.ct2_dir, args.device)
