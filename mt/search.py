@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 
 from mt.state import expand_state, reorder_state
 from mt.vocab import BOS, EOS
@@ -44,16 +45,17 @@ def greedy(model, src: Tensor, src_len: Tensor, max_len: Tensor) -> list[Hypothe
     steps: list[tuple[Tensor, Tensor, Tensor]] = []  # per step: (alive ids, chosen tokens, their log-probs)
     for t in range(int(max_len.max())):
         logp, state = model.decode_step(prev, state)  # (A, V)
-        forced = (t + 1 >= max_len[alive])
-        logp[forced] = torch.where(torch.arange(logp.size(1), device=logp.device) == EOS, 0.0, float("-inf"))
-        best_lp, best = logp.max(-1)
-        steps.append((alive, best, best_lp))
-        keep = (best != EOS).nonzero().squeeze(1)
-        if len(keep) == 0:
-            break
-        if len(keep) < len(alive):
-            state, alive = reorder_state(state, keep), alive[keep]
-        prev = best[keep]
+        with record_function("mt.search"):  # the bookkeeping, for `mt bench translate`'s breakdown
+            forced = (t + 1 >= max_len[alive])
+            logp[forced] = torch.where(torch.arange(logp.size(1), device=logp.device) == EOS, 0.0, float("-inf"))
+            best_lp, best = logp.max(-1)
+            steps.append((alive, best, best_lp))
+            keep = (best != EOS).nonzero().squeeze(1)
+            if len(keep) == 0:
+                break
+            if len(keep) < len(alive):
+                state, alive = reorder_state(state, keep), alive[keep]
+            prev = best[keep]
     return _greedy_hypotheses(steps, B, src.device)
 
 
@@ -95,34 +97,35 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
     ended: list[tuple[Tensor, Tensor, Tensor, float]] = []  # per step: (sentence ids, histories, raw scores, lp)
     for t in range(int(max_len.max())):
         logp, state = model.decode_step(prev, state)  # (A·K, V)
-        V = logp.size(1)
-        forced = (t + 1 >= max_len[alive]).repeat_interleave(K)
-        logp[forced] = torch.where(torch.arange(V, device=device) == EOS, 0.0, float("-inf"))
-        cand = (scores.view(-1, 1) + logp).view(len(alive), K * V)  # (A, K·V)
-        top_scores, top_ids = cand.topk(2 * K, dim=1)  # (A, 2K)
-        top_beam, top_tok = top_ids // V, top_ids % V
-        # finish EOS candidates ranked within the first K
-        is_eos = ((top_tok == EOS) & torch.isfinite(top_scores))[:, :K]  # (A, K)
-        lp = length_penalty(t + 1, alpha, penalty)
-        a, r = is_eos.nonzero(as_tuple=True)
-        if len(a):
-            ended.append((alive[a], history[a * K + top_beam[a, r]], top_scores[a, r], lp))
-            new = torch.where(is_eos, top_scores[:, :K].double() / lp, float("-inf"))  # (A, K)
-            fin_top[alive] = torch.cat([fin_top[alive], new], 1).topk(nbest, dim=1).values
-        # continue with the K best non-EOS candidates
-        rank = torch.arange(2 * K, device=device).expand_as(top_tok)
-        order = torch.where(top_tok == EOS, rank + 2 * K, rank).argsort(dim=1)[:, :K]  # (A, K)
-        scores = top_scores.gather(1, order)
-        rows = (torch.arange(len(alive), device=device)[:, None] * K + top_beam.gather(1, order)).view(-1)
-        new_tok = top_tok.gather(1, order).view(-1)
-        done = _done(fin_top[alive, nbest - 1], scores, lp_limit[alive], max_len[alive], t)
-        keep = (~done).nonzero().squeeze(1)
-        if len(keep) == 0:
-            break
-        rows = rows.view(-1, K)[keep].view(-1)
-        state = reorder_state(state, rows)
-        history = torch.cat([history[rows], new_tok.view(-1, K)[keep].view(-1, 1)], 1)
-        prev, scores, alive = history[:, -1], scores[keep], alive[keep]
+        with record_function("mt.search"):  # top-k and reordering (mt/tools/profile.py)
+            V = logp.size(1)
+            forced = (t + 1 >= max_len[alive]).repeat_interleave(K)
+            logp[forced] = torch.where(torch.arange(V, device=device) == EOS, 0.0, float("-inf"))
+            cand = (scores.view(-1, 1) + logp).view(len(alive), K * V)  # (A, K·V)
+            top_scores, top_ids = cand.topk(2 * K, dim=1)  # (A, 2K)
+            top_beam, top_tok = top_ids // V, top_ids % V
+            # finish EOS candidates ranked within the first K
+            is_eos = ((top_tok == EOS) & torch.isfinite(top_scores))[:, :K]  # (A, K)
+            lp = length_penalty(t + 1, alpha, penalty)
+            a, r = is_eos.nonzero(as_tuple=True)
+            if len(a):
+                ended.append((alive[a], history[a * K + top_beam[a, r]], top_scores[a, r], lp))
+                new = torch.where(is_eos, top_scores[:, :K].double() / lp, float("-inf"))  # (A, K)
+                fin_top[alive] = torch.cat([fin_top[alive], new], 1).topk(nbest, dim=1).values
+            # continue with the K best non-EOS candidates
+            rank = torch.arange(2 * K, device=device).expand_as(top_tok)
+            order = torch.where(top_tok == EOS, rank + 2 * K, rank).argsort(dim=1)[:, :K]  # (A, K)
+            scores = top_scores.gather(1, order)
+            rows = (torch.arange(len(alive), device=device)[:, None] * K + top_beam.gather(1, order)).view(-1)
+            new_tok = top_tok.gather(1, order).view(-1)
+            done = _done(fin_top[alive, nbest - 1], scores, lp_limit[alive], max_len[alive], t)
+            keep = (~done).nonzero().squeeze(1)
+            if len(keep) == 0:
+                break
+            rows = rows.view(-1, K)[keep].view(-1)
+            state = reorder_state(state, rows)
+            history = torch.cat([history[rows], new_tok.view(-1, K)[keep].view(-1, 1)], 1)
+            prev, scores, alive = history[:, -1], scores[keep], alive[keep]
     return _beam_hypotheses(ended, B, nbest)
 
 

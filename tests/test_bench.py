@@ -103,6 +103,9 @@ def test_bench_translate(tmp_path, capsys):
     for row in record["rows"]:
         assert all(row[k] > 0 for k in ROW_FIELDS), row
         assert row["tokens_per_s"] >= 0 and 0 <= row["bleu"] <= 100  # an untrained model may say nothing
+        b = row["breakdown"]
+        assert b["units"] == 4 and abs(sum(b["share"].values()) - 1) < 0.05 and b["ms_per_unit"]["matmul"] > 0
+    assert "where the time goes" in printed and "search" in printed
 
 
 def test_bench_translate_unknown_engine(capsys):

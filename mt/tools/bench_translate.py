@@ -7,7 +7,8 @@ process (its peak RSS is its own; torch and CTranslate2 each bring a thread pool
 beam: one warm-up pass over the test set that is also scored (test BLEU, mt.evaluate.decode_and_score),
 then `repeats` timed passes with sources already tokenized and the model loaded (median: sentences/s,
 generated tokens/s, EOS excluded), and the wall clock of the whole `mt translate` command on the same
-lines (start-up and loading included).
+lines (start-up and loading included). Torch engines end with where the time goes (mt/tools/profile.py):
+one extra profiled pass per beam, after the timed ones, in ms per sentence.
 Given several checkpoints, each member alone and then their ensemble (mt/ensemble.py) are measured
 with the torch engine in one sitting, so the ensemble's cost is read against its members'.
 """
@@ -31,7 +32,7 @@ from mt import checkpoint as ckpt
 from mt.corpora import read_lines
 from mt.errors import MTError
 from mt.evaluate import EvalSet, Pairs, decode_and_score, eval_set
-from mt.tools import compress
+from mt.tools import compress, profile
 from mt.tools.bench import aligned, machine, peak_rss_mb
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, export_ctranslate2
 from mt.translate import Translator
@@ -90,7 +91,10 @@ def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: b
             hyps = tr.translate_ids(sources, beam=beam)
             times.append(time.perf_counter() - start)
         out[beam] = {"seconds": times, "tokens": sum(len(h[0].tokens) for h in hyps), "bleu": bleu}
-    return {"beams": out, "peak_rss_mb": peak_rss_mb()}
+    peak = peak_rss_mb()  # before the profiler's own memory
+    for beam in beams:  # one extra profiled pass per beam, after the timed ones
+        out[beam]["breakdown"] = profile.breakdown(lambda b=beam: tr.translate_ids(sources, beam=b), len(sources))
+    return {"beams": out, "peak_rss_mb": peak}
 
 
 def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
@@ -185,7 +189,7 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
                 record["rows"].append({
                     "system": system.name, "engine": engine, "beam": beam, "sentences_per_s": len(lines) / seconds,
                     "tokens_per_s": m["tokens"] / seconds, "seconds": seconds, "bleu": m["bleu"],
-                    "peak_rss_mb": res["peak_rss_mb"],
+                    "peak_rss_mb": res["peak_rss_mb"], "breakdown": m.get("breakdown"),
                     "command_seconds": command_seconds([*cmd_args, "--beam", str(beam)], tmp / "src.txt", threads)})
     record["bleu_kind"] = "corpus tokens" if tokenized else "ja (detokenized)"
     return record
@@ -206,4 +210,8 @@ def format_translate(record: dict) -> list[str]:
     lines += aligned(cells)
     lines.append(f"BLEU on {record.get('bleu_kind', '?')}; sent/s and tok/s: search only (model loaded, sources "
                  f"tokenized); mt translate s: the whole command, one run")
+    for r in record["rows"]:
+        if r.get("breakdown"):
+            lines.append(f"{r['system']}, {r['engine']}, beam {r['beam']}:")
+            lines += profile.format_breakdown(r["breakdown"], "sentence")
     return lines + [f"note: {n}" for n in record["notes"]]

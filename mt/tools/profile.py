@@ -5,7 +5,7 @@ the nearest enclosing scope first, then by the op's name:
 - scopes: `mt.data` (batching, collation), `mt.optimizer` (gradient clipping and the optimiser step),
   the label-smoothed loss (`_SmoothedCrossEntropy`, forward and backward), `mt.search` (beam search
   bookkeeping: top-k, reordering the state) — the scopes are `torch.profiler.record_function` labels;
-- ops: matmul (mm, addmm, bmm, linear…), attention (scaled dot-product kernels, forward and backward),
+- ops: matmul (mm, addmm, bmm, linear, int8 quantized::linear…), attention (scaled dot-product kernels, forward and backward),
   casts and copies (`_to_copy`, `copy_`: autocast's dtype conversions, contiguous copies), and the rest as
   norms and element-wise (layer norm, dropout, residual adds, ReLU, embedding, softmax outside attention).
 "Python and framework overhead" is the wall time the profiled pass took less the time inside any op:
@@ -24,7 +24,7 @@ CATEGORIES = ("matmul", "attention", "norms and element-wise", "casts and copies
 SCOPES = {"mt.data": "data", "mt.optimizer": "optimiser", "mt.search": "search",
           "_SmoothedCrossEntropy": "loss", "_SmoothedCrossEntropyBackward": "loss"}
 MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "aten::addmv",
-          "aten::mv", "aten::dot", "mkldnn", "onednn", "aten::_addmm_activation")
+          "aten::mv", "aten::dot", "mkldnn", "onednn", "aten::_addmm_activation", "quantized::linear", "aten::fbgemm")
 ATTENTION = ("scaled_dot_product", "flash_attention", "efficient_attention", "ScaledDotProduct")
 CASTS = ("aten::_to_copy", "aten::copy_", "aten::to", "aten::contiguous", "aten::clone")
 
