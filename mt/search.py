@@ -84,11 +84,10 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
     """
     B, K, device = src.size(0), beam, src.device
     state = model.encode(src, src_len)
-    state = expand_state(state, K)
     scores = torch.zeros(B, K, device=device)
     scores[:, 1:] = float("-inf")  # all K beams start identical: expand only the first
     history = torch.full((B * K, 0), BOS, dtype=torch.long, device=device)
-    prev = torch.full((B * K,), BOS, dtype=torch.long, device=device)
+    prev = torch.full((B,), BOS, dtype=torch.long, device=device)  # the first step runs once per sentence
     alive = torch.arange(B, device=device)
     # the n best finished scores of each sentence (-inf: none yet), float64 as Python floats
     fin_top = torch.full((B, nbest), float("-inf"), dtype=torch.float64, device=device)
@@ -96,7 +95,9 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
                             dtype=torch.float64, device=device)
     ended: list[tuple[Tensor, Tensor, Tensor, float]] = []  # per step: (sentence ids, histories, raw scores, lp)
     for t in range(int(max_len.max())):
-        logp, state = model.decode_step(prev, state)  # (A·K, V)
+        logp, state = model.decode_step(prev, state)  # (A·K, V); the first step (B, V)
+        if t == 0:  # the K identical beams of each sentence: one decoder row each, repeated after it
+            logp, state = logp.repeat_interleave(K, dim=0), expand_state(state, K)  # (B·K, V)
         with record_function("mt.search"):  # top-k and reordering (mt/tools/profile.py)
             V = logp.size(1)
             forced = (t + 1 >= max_len[alive]).repeat_interleave(K)

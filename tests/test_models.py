@@ -199,3 +199,23 @@ def test_per_sentence_fields_follow_their_hypotheses():
     # beam search drops sentence 1 and reorders the beams of the others (blocks of 2 stay together)
     s = reorder_state(s, torch.tensor([1, 0, 5, 5]))
     assert s.memory.tolist() == [10, 30] and s.hyp[0].tolist() == [1, 1, 3, 3]
+
+
+def test_beam_search_runs_its_first_step_once_per_sentence(model):
+    """The K beams of a sentence start identical: the first decoder step sees one row per sentence, later ones K."""
+    rows = []
+    step = model.decode_step
+
+    def counting(prev, state):
+        rows.append(prev.size(0))
+        return step(prev, state)
+
+    src, src_len = torch.tensor([[5, 6, EOS], [7, EOS, PAD]]), torch.tensor([3, 2])
+    model.eval()
+    model.decode_step = counting
+    try:
+        hyps = beam_search(model, src, src_len, torch.tensor([4, 4]), beam=3, nbest=3)
+    finally:
+        del model.decode_step
+    assert rows[0] == 2 and all(r % 3 == 0 for r in rows[1:]) and len(rows) > 1
+    assert all(len(h) == 3 for h in hyps)
