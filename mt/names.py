@@ -13,9 +13,9 @@ learned to for every rare word; unknown-word replacement (mt/unk.py) copies the 
   days and months are words, not names. A sentence's first word is a name only where a dictionary
   says so: JMdict has no English word for it and JMnedict has the name (*Emily lives in London*).
 - **Lost**: a translation has lost a name if none of the ways to write it is in the output: as the user
-  wrote it, a JMnedict form or reading, or JMdict's word for it (Friday → 金曜日). Only such sentences
+  wrote it, or a JMnedict form or reading of two or more characters. Only such sentences
   are decoded again with the names masked, so a name the model got right keeps its translation.
-- **Titles** the vocabulary lacks become one it has: *Mrs.*, *Ms.* and *Miss* → *Mr.* (all さん in
+- **Titles** the vocabulary lacks become one it has: *Mrs.* and *Ms.* → *Mr.* (all さん in
   Japanese), *Dr.* → *doctor*; otherwise they would be copied as "Mrs.".
 - **Rendering**, with JMnedict (in jamdict-data, the `dict` extra), from the name entries glossed as the
   word or a long-vowel spelling of it (Kato, Katou, Katō): the form, if they have only one (Sapporo → 札幌,
@@ -33,10 +33,11 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from mt.sentences import split_sentences
 from mt.vocab import UNK
 
 FREQUENT = 2000  # names outside a vocabulary's 2,000 most frequent words go through as <unk> (chosen, not swept)
-TITLES = {"mrs.": "mr.", "ms.": "mr.", "miss": "mr.", "dr.": "doctor"}
+TITLES = {"mrs.": "mr.", "ms.": "mr.", "dr.": "doctor"}  # not "miss": a verb first, in every vocabulary
 CALENDAR = set("monday tuesday wednesday thursday friday saturday sunday january february march april may june july "
                "august september october november december".split())  # capitalised, but words, not names
 _WORD = re.compile(r"[a-z]+")
@@ -50,9 +51,9 @@ def written_as(word: str, raw: str) -> str | None:
 
 
 def is_first_word(written: str, raw: str) -> bool:
-    """Is `written` (as found in `raw`) the sentence's first word?"""
-    first = re.match(r"\W*([A-Za-z]+)", raw)
-    return bool(first) and first.start(1) == raw.find(written)
+    """Is `written` (its first whole-word occurrence in `raw`) a sentence's first word: the line's, or one after
+    . ! ? (a line translated whole, without the sentence splitter, holds several sentences)?"""
+    return any(re.match(rf"\W*{re.escape(written)}(?![A-Za-z])", sentence) for sentence in split_sentences(raw))
 
 
 def capitalised(word: str, raw: str) -> str | None:
@@ -130,5 +131,9 @@ def render(candidates: list[Candidate], rank: Callable[[str], int | None]) -> st
 
 
 def forms(candidates: list[Candidate], written: str) -> set[str]:
-    """Every way an output may write the name: as the user did, each JMnedict form, each reading in katakana."""
-    return {written} | {f for kanji, kana, _ in candidates for f in (kanji, kana, katakana(kana)) if f}
+    """Every way an output may write the name: as the user did, each JMnedict form, each reading in katakana;
+    forms of two or more characters only (会 or 森 in an output is a word far more often than *Ai* or *Mori*),
+    unless the name has one form (then `render` writes it)."""
+    one = len({kanji or kana for kanji, kana, _ in candidates}) == 1
+    return {written} | {f for kanji, kana, _ in candidates for f in (kanji, kana, katakana(kana))
+                        if f and (one or len(f) > 1)}

@@ -24,7 +24,7 @@ from mt.renumber import from_source
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
-from mt.unk import replace_unknowns
+from mt.unk import cross_attention, replace_unknowns
 from mt.vocab import UNK, Vocab
 
 
@@ -171,11 +171,14 @@ class Translator:
         (none of the ways to write it is in the output: mt/names.py) is decoded again with its names as
         <unk>, which the model carries through and unknown-word replacement copies back."""
         out = self._translate(lines, beam, nbest, batch_size, masked=False)
-        if self.decode.names == "source" and self.src_pipe.sp_model is None:
+        # a masked name comes back only by copying: with replace_unk and an attention to copy by
+        if (self.decode.names == "source" and self.src_pipe.sp_model is None and self.decode.replace_unk
+                and cross_attention(self.model) is not None):
             again = [i for i, line in enumerate(lines) if self._lost_name(line, out[i][0].text)]
             if again:
                 for i, o in zip(again, self._translate([lines[i] for i in again], beam, nbest, batch_size, masked=True)):
-                    out[i] = o
+                    if not self._lost_name(lines[i], o[0].text):  # kept only where it brought the name back
+                        out[i] = o
         return out
 
     def _first_is_name(self, written: str) -> bool:
@@ -197,9 +200,8 @@ class Translator:
                 if (written := written_as(token, line)) and written in text:
                     return True
             elif written := name_in(token, line, self._first_is_name):
-                ways = forms(list(self.dictionary.names(written)) if self.dictionary else [], written)
-                word = self.dictionary.lookup(token) if self.dictionary else None
-                if not any(f in text for f in ways | ({word} if word else set())):
+                if not any(f in text for f in forms(list(self.dictionary.names(written)) if self.dictionary else [],
+                                                    written)):
                     return True
         return False
 

@@ -14,6 +14,8 @@ def test_a_name_is_capitalised_inside_the_sentence_and_not_a_day_or_month():
     assert names.capitalised("i", "Yesterday I met him.") is None
     assert names.capitalised("friday", "See you on Friday.") is None
     assert names.capitalised("icy", "The road was icy.") is None
+    assert names.capitalised("anna", "Annabel phoned Anna.") == "Anna"  # the word, not a prefix of the first one
+    assert names.capitalised("sadly", "I went home. Sadly, it rained.") is None  # a later sentence's first word
 
 
 def test_a_first_word_is_a_name_only_where_the_dictionary_says_so():
@@ -37,6 +39,7 @@ def test_titles_the_vocabulary_lacks_become_one_it_has():
     assert names.titles(["mrs.", "brown"], known) == ["mr.", "brown"]
     assert names.titles(["dr.", "sato"], known) == ["doctor", "sato"]
     assert names.titles(["ms."], {"ms.", "mr."}.__contains__) == ["ms."]  # known: kept
+    assert names.titles(["i", "miss", "you"], {"mr."}.__contains__) == ["i", "miss", "you"]  # a verb, not a title
 
 
 def test_katakana_and_long_vowel_spellings():
@@ -59,6 +62,9 @@ def test_render_rules():
     kimura = [("嘉村", "きむら", True), ("喜村", "きむら", True)]
     assert names.render(kimura, rank) == "キムラ"
     assert names.forms(kimura, "Kimura") == {"Kimura", "嘉村", "喜村", "きむら", "キムラ"}
+    ai = [("愛", "あい", True), ("藍", "あい", True), ("会", "かい", False)]
+    assert names.forms(ai, "Ai") == {"Ai", "あい", "アイ", "かい", "カイ"}  # one-character forms are words too
+    assert names.forms([("愛", "あい", True)], "Ai") == {"Ai", "愛", "あい", "アイ"}  # ... unless the only form
 
 
 class Dictionary:
@@ -97,29 +103,46 @@ def test_names_source_decodes_again_only_the_sentences_that_lost_a_name(tiny_run
     kept, lost = [w.capitalize() for w in tr.src_vocab.itos[4:] if w.isalpha() and w != "i"][:2]
     calls = []
 
-    def fake(lines, beam, nbest, batch_size, masked):
+    def fake(lines, beam, nbest, batch_size, masked):  # the first pass loses `lost`; the masked one copies it
         calls.append((list(lines), masked))
-        return [[Output(f"{kept}は来た。" if kept in line and not masked else "来た。", "", 0.0)] for line in lines]
+        return [[Output(f"{kept}は来た。" if kept in line else f"{lost}が来た。" if masked else "来た。", "", 0.0)]
+                for line in lines]
 
     monkeypatch.setattr(tr, "_translate", fake)
     lines = [f"I saw {kept} today.", f"I saw {lost} today.", "it is fine ."]
-    assert [o[0].text for o in tr.translate(lines)] == [f"{kept}は来た。", "来た。", "来た。"]
+    assert [o[0].text for o in tr.translate(lines)] == [f"{kept}は来た。", f"{lost}が来た。", "来た。"]
     assert calls == [(lines, False), ([lines[1]], True)]  # the second lost its name: again, masked
+    monkeypatch.setattr(tr, "_translate", lambda lines, *a, **k: [[Output("来た。", "", 0.0)] for _ in lines])
+    assert tr.translate([lines[1]])[0][0].text == "来た。"  # lost again: the first translation stays
+    tr.decode = replace(tr.decode, replace_unk=False)  # nothing would copy the masked name back: no second pass
+    monkeypatch.setattr(tr, "_translate", fake)
+    calls.clear()
+    tr.translate(lines)
+    assert calls == [(lines, False)]
+    tr.decode = replace(tr.decode, replace_unk=True)
     calls.clear()
     tr.decode = replace(tr.decode, names="model")
     tr.translate(lines)
     assert calls == [(lines, False)]
 
 
-def test_masked_source_ids_carry_rare_names_as_unk(tiny_run):
+def test_masked_source_ids_carry_rare_names_as_unk(tiny_run, monkeypatch):
+    import functools
+
+    import mt.translate
     from mt.experiments import best_checkpoint
     from mt.translate import Translator
 
     tr = Translator.from_checkpoint(best_checkpoint(tiny_run))
+    monkeypatch.setattr(mt.translate, "mask", functools.partial(names.mask, frequent=10))  # the tiny vocabulary
     word = next(w for w in tr.src_vocab.itos[4:] if w.isalpha() and w != "i")
     raw = f"I saw {word.capitalize()} there."
     plain, _ = tr.source_ids(raw)
     masked, _ = tr.source_ids(raw, masked=True)
     k = tr.source_tokens(raw).index(word)
-    assert plain[k] != UNK and masked[k] == (UNK if plain[k] >= names.FREQUENT else plain[k])
+    assert plain[k] != UNK and masked[k] == (UNK if plain[k] >= 10 else plain[k])
+    rare = next(w for w in tr.src_vocab.itos[10:] if w.isalpha())
+    raw = f"I saw {rare.capitalize()} there."
+    k = tr.source_tokens(raw).index(rare)
+    assert tr.source_ids(raw, masked=True)[0][k] == UNK and tr.source_ids(raw)[0][k] != UNK
     assert [a for i, a in enumerate(plain) if i != k] == [b for i, b in enumerate(masked) if i != k]
