@@ -14,7 +14,8 @@ becomes instead:
   my friend*), else copied as before (and `mt check` flags it `untranslated`).
 
 The sense is chosen by a rule: among the entries with a gloss equal to the word (or to "to <word>", how
-JMdict glosses verbs; after removing a plural or -ed/-ing ending if the word itself has none), prefer a
+JMdict glosses verbs; after removing a plural or -ed/-ing ending if the word itself has none; an irregular
+form by its base first, went → go, unless it is a word of its own as often, left), prefer a
 match in the entry's first sense, then the more frequent entry (JMdict's priority tags: ichi1, news1,
 spec1, gai1 count 2, their "2" forms 1), then the earlier gloss. The Japanese is the entry's first kanji
 form, or its first kana form where the sense is marked "usually written using kana alone".
@@ -38,8 +39,39 @@ _PAREN = re.compile(r"\s*\([^)]*\)\s*")
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
+# irregular past tenses, past participles and plurals → their base form (the common ones; a table, not a guess)
+_IRREGULAR_BASES = """
+arise arose arisen|awake awoke awoken|be was were been|bear bore borne|beat beaten|become became|begin began
+begun|bend bent|bet|bind bound|bite bit bitten|bleed bled|blow blew blown|break broke broken|breed bred|bring
+brought|build built|burn burnt|buy bought|catch caught|choose chose chosen|cling clung|come came|cost|creep
+crept|cut|deal dealt|dig dug|do did done|draw drew drawn|dream dreamt|drink drank drunk|drive drove driven|eat
+ate eaten|fall fell fallen|feed fed|feel felt|fight fought|find found|flee fled|fly flew flown|forbid forbade
+forbidden|forget forgot forgotten|forgive forgave forgiven|freeze froze frozen|get got gotten|give gave given|go
+went gone|grind ground|grow grew grown|hang hung|have had|hear heard|hide hid hidden|hit|hold held|hurt|keep
+kept|kneel knelt|know knew known|lay laid|lead led|lean leant|leap leapt|learn learnt|leave left|lend lent|let|
+lie lay lain|light lit|lose lost|make made|mean meant|meet met|pay paid|prove proven|put|quit|read|ride rode
+ridden|ring rang rung|rise rose risen|run ran|say said|see saw seen|seek sought|sell sold|send sent|set|sew
+sewn|shake shook shaken|shine shone|shoot shot|show shown|shrink shrank shrunk|shut|sing sang sung|sink sank
+sunk|sit sat|sleep slept|slide slid|speak spoke spoken|speed sped|spend spent|spill spilt|spin spun|spit spat|
+split|spread|spring sprang sprung|stand stood|steal stole stolen|stick stuck|sting stung|stink stank stunk|
+strike struck|strive strove striven|swear swore sworn|sweep swept|swim swam swum|swing swung|take took taken|
+teach taught|tear tore torn|tell told|think thought|throw threw thrown|understand understood|wake woke woken|
+wear wore worn|weep wept|win won|wind wound|write wrote written"""
+_IRREGULAR_PLURALS = """child children|man men|woman women|foot feet|tooth teeth|mouse mice|person people|goose geese|
+knife knives|leaf leaves|life lives|wife wives|wolf wolves|half halves|shelf shelves|thief thieves|loaf loaves"""
+VERB_FORMS, PLURALS = ({form: group.split()[0] for group in table.replace("\n", " ").split("|") for form in group.split()[1:]}
+                       for table in (_IRREGULAR_BASES, _IRREGULAR_PLURALS))
+IRREGULAR = VERB_FORMS | PLURALS
+# forms that are words of their own as often as not (the left hand, the ground, a rose): looked up as themselves
+# first; any other irregular form is looked up by its base first (went → 行く, not JMdict's honorific for "went")
+OWN_WORDS = {"left", "ground", "wound", "bound", "rose", "lay", "lives", "leaves", "people", "lain"}
+
+
 def lemmas(word: str) -> list[str]:
-    """`word`, then the forms it may be inflected from (dogs → dog, cities → city, walked → walk, going → go)."""
+    """`word`, then the forms it may be inflected from (dogs → dog, cities → city, walked → walk, going → go,
+    got → get, children → child)."""
+    if word in IRREGULAR:
+        return [word, IRREGULAR[word]] if word in OWN_WORDS else [IRREGULAR[word], word]
     out = [word]
     for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"), ("d", ""),
                          ("ing", ""), ("ing", "e")):
@@ -65,9 +97,10 @@ def _written(entry: Any, sense: Any) -> str:
     return entry.kana_forms[0].text
 
 
-def choose(word: str, entries: list[Any]) -> str | None:
-    """The Japanese for `word` among JMdict entries (the rule in the module docstring), or None."""
-    wanted = {word, f"to {word}"}
+def choose(word: str, entries: list[Any], verb: bool = False) -> str | None:
+    """The Japanese for `word` among JMdict entries (the rule in the module docstring), or None; `verb`: only
+    a "to <word>" gloss counts (the base of *went* is the verb go, not the game)."""
+    wanted = {f"to {word}"} if verb else {word, f"to {word}"}
     best: tuple | None = None
     for entry in entries:
         for s, sense in enumerate(entry.senses):
@@ -100,7 +133,7 @@ class JMdict:
             return None
         for form in lemmas(word):
             entries = list(self._jam.lookup(form).entries) + list(self._jam.lookup(f"to {form}").entries)
-            found = choose(form, entries)
+            found = choose(form, entries, verb=VERB_FORMS.get(word) == form)
             if found:
                 return found
         return None

@@ -34,10 +34,24 @@ class Dictionary:
 
 @pytest.mark.parametrize("word, expected", [("dogs", "dog"), ("cities", "city"), ("walked", "walk"),
                                             ("stopped", "stop"), ("running", "run"), ("baked", "bake"),
-                                            ("boxes", "box")])
+                                            ("boxes", "box"), ("got", "get"), ("went", "go"), ("brought", "bring"),
+                                            ("children", "child"), ("written", "write")])
 def test_lemmas_include_the_uninflected_form(word, expected):
     forms = lexicon.lemmas(word)
-    assert forms[0] == word and expected in forms
+    assert word in forms and expected in forms
+
+
+def test_an_irregular_form_is_looked_up_by_its_base_first_unless_it_is_a_word_of_its_own():
+    assert lexicon.lemmas("went") == ["go", "went"] and lexicon.lemmas("stolen") == ["steal", "stolen"]
+    assert lexicon.lemmas("left") == ["left", "leave"]  # the left hand as often as "she left"
+    assert lexicon.lemmas("go") == ["go"]  # a base form is not an inflection
+
+
+def test_the_base_of_an_irregular_verb_form_is_looked_up_as_a_verb():
+    game = _entry("囲碁", "いご", ["ichi1"], [["go (board game)"]])
+    verb = _entry("行く", "いく", ["ichi1"], [["to go", "to move"]])
+    assert lexicon.choose("go", [game, verb], verb=True) == "行く"
+    assert lexicon.choose("go", [game], verb=True) is None
 
 
 def test_short_words_are_not_stripped():
