@@ -2,7 +2,7 @@
 
     untranslated  Latin-script words left in the Japanese (acronyms, units, the source's own names and an
                   allow-list excepted), and <unk>
-    number        a number of the source (digits, words, times, prices, ordinals) missing or different in
+    number        a number of the source (digits, words, times, prices, ordinals, dates) missing or different in
                   the output (mt/numbers.py normalises both sides)
     repeat        the output repeats itself (a unit three times in a row, or 6+ characters twice) where the
                   source repeats no word

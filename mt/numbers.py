@@ -5,7 +5,11 @@ English (raw, or small_parallel_enja's tokens): digits (1,200 · 1.5 · 3rd · 5
 half past nine, a quarter to six, 3 p.m.). Japanese (raw, or space-separated corpus tokens): Arabic
 digits in any width (５０００, 5,000, １、０００), kanji numerals (五千, 三百五十, 一万二千, 二〇二〇,
 mixed ５千 · １００万), kana counts (ふたり, みっつ), times (９時半, ８時１５分前, 午後３時, 7:30).
-A time's value is minutes after midnight; `same` compares times on a 12-hour clock (3 p.m. is 3時).
+Dates: an English month name (*may* and *march* only where a date is meant: *in May*, *May 5th*) and a
+Japanese 十月 · １０月 are months; the day beside a month (*October 3rd*, *the 3rd of October*) or after
+*on the* (*on the 31st*) is a day, said in Japanese as ３日.
+A time's value is minutes after midnight; `same` compares times on a 12-hour clock (3 p.m. is 3時) and
+months only with months.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ class Number:
 
     value: float
     text: str
-    kind: str = "number"  # number | time | ordinal
+    kind: str = "number"  # number | time | ordinal | month | day
     alternatives: tuple[str, ...] = field(default=(), compare=False)  # Japanese words that also say it (最初)
 
 
 def same(a: Number, b: Number) -> bool:
-    """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number."""
+    """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number;
+    a month only a month (October is not 10 of anything)."""
+    if "month" in (a.kind, b.kind):
+        return a.kind == b.kind and a.value == b.value
     if a.kind == "time" and b.kind == "time":
         return a.value % 720 == b.value % 720
     if "time" in (a.kind, b.kind):
@@ -60,6 +67,11 @@ _ONE_AFTER = {"another", "of", "'s", "day", "morning", "evening", "night", "afte
               "but", "than", "i", "you", "he", "she", "it", "we", "they", "more", "too", "here", "there", "now"}
 _IDIOMS = (("ten", "to", "one"), ("out", "of", "ten"), ("two", "can", "play"))  # no counts in them
 _DIGITS = re.compile(r"^(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(st|nd|rd|th|s|%|[a-z]+)?$")
+_MONTHS = {w: i for i, w in enumerate("january february march april may june july august september october "
+                                      "november december".split(), 1)} | {"sept": 9}
+# may and march are months only where a date is meant: after these words, or beside a day (may 5 · 5 may)
+_MONTH_AFTER = {"in", "of", "on", "since", "until", "till", "by", "from", "early", "late", "mid", "last", "next", "this",
+                "every", "each", "through", "to", "and", "or", "before", "after", "during", "between"}
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(am|pm|a\.m\.|p\.m\.)?$")
 _PM = {"p.m.", "pm", "p.m"}
 _AM = {"a.m.", "am", "a.m"}
@@ -225,17 +237,67 @@ def _words(tokens: list[str], i: int) -> tuple[int, Number] | None:
                        _SAID_OTHERWISE.get(value, ()) if not ordinal else ())
 
 
+def _day(tokens: list[str], j: int) -> int | None:
+    """A day of the month (1–31) written at tokens[j]: 3 · 3rd · third · twenty-first."""
+    if j < 0 or j >= len(tokens):
+        return None
+    m = _DIGITS.match(tokens[j])
+    if m and not m[2] and (m[3] is None or m[3] in ("st", "nd", "rd", "th")) and "," not in m[1]:
+        value = int(m[1])
+    else:
+        word = _word_value(tokens[j])
+        if word is None or not word[1]:
+            return None  # a day in words is an ordinal (the third), never a bare count
+        value = _combine(word[0])
+    return value if 1 <= value <= 31 else None
+
+
+def _month(tokens: list[str], i: int) -> Number | None:
+    """A month name at tokens[i] (may and march only where a date is meant), as a Number of kind month."""
+    month = _MONTHS.get(tokens[i])
+    if month is None:
+        return None
+    if tokens[i] in ("may", "march"):
+        before = tokens[i - 1] if i else ""
+        if before not in _MONTH_AFTER and _day(tokens, i + 1) is None and _day(tokens, i - 1) is None:
+            return None
+    return Number(month, tokens[i], "month")
+
+
+def _days(tokens: list[str], found: list[tuple[int, int, Number]]) -> list[Number]:
+    """The numbers found, with each day of a date as kind day: beside a month (October 3rd, 3 May, the 3rd
+    of October), or an ordinal after *on the* (on the 31st)."""
+    months = {start for start, _, n in found if n.kind == "month"}
+    ends = {end for _, end, n in found if n.kind == "month"}
+    out = []
+    for start, end, n in found:
+        beside = end == start + 1 and _day(tokens, start) is not None and (
+            start - 1 in {e - 1 for e in ends} or end in months
+            or (tokens[end: end + 1] == ["of"] and end + 1 in months))
+        after = tokens[end] if end < len(tokens) else ""
+        on_the = n.kind == "ordinal" and tokens[max(0, start - 2): start] == ["on", "the"] \
+            and (not after.isalpha() or after in ("of", "and", "or"))  # on the 31st, not on the fifth floor
+        day = n.kind in ("number", "ordinal") and (beside or on_the)
+        out.append(Number(n.value, n.text, "day", n.alternatives) if day else n)
+    return out
+
+
 _CURRENCY_AFTER = {"yen", "dollars", "dollar", "cents", "euros", "euro", "pounds", "percent", "%"}
 
 
 def english_numbers(text: str) -> list[Number]:
     """Every number in an English sentence (raw or corpus tokens), with its unit in `text` (five thousand yen)."""
     tokens = normalize_en(text).split()
-    found: list[Number] = []
+    found: list[tuple[int, int, Number]] = []  # (start, end, number)
     i = 0
     while i < len(tokens):
         if tuple(tokens[i: i + 3]) in _IDIOMS:
             i += 3
+            continue
+        month = _month(tokens, i)
+        if month:
+            found.append((i, i + 1, month))
+            i += 1
             continue
         hit = _phrase_time(tokens, i) or _digits(tokens, i) or _hyphen_time(tokens, i) or _words(tokens, i)
         if hit is None:
@@ -246,9 +308,9 @@ def english_numbers(text: str) -> list[Number]:
             number = Number(number.value, "$" + number.text, number.kind)
         elif number.kind == "number" and end < len(tokens) and tokens[end] in _CURRENCY_AFTER:
             number = Number(number.value, f"{number.text} {tokens[end]}", number.kind)
-        found.append(number)
+        found.append((i, end, number))
         i = end
-    return found
+    return _days(tokens, found)
 
 
 # -- Japanese ---------------------------------------------------------------------------------
@@ -256,9 +318,10 @@ def english_numbers(text: str) -> list[Number]:
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0}
 _KANJI_SMALL = {"十": 10, "百": 100, "千": 1000}
 _KANJI_LARGE = {"万": 10**4, "億": 10**8, "兆": 10**12}
-_NUMERAL = r"(?:\d+(?:\.\d+)?|[〇零一二三四五六七八九十百千万億兆])+"
-_JA_NUMBER = re.compile(_NUMERAL)
-_JA_TIME = re.compile(rf"(午前|午後)?({_NUMERAL})時(?!間|的|期|代)(?:({_NUMERAL})分|(半))?(前)?")
+NUMERAL = r"(?:\d+(?:\.\d+)?|[〇零一二三四五六七八九十百千万億兆])+"
+_JA_NUMBER = re.compile(NUMERAL)
+_JA_TIME = re.compile(rf"(午前|午後)?({NUMERAL})時(?!間|的|期|代)(?:({NUMERAL})分|(半))?(前)?")
+JA_MONTH = re.compile(rf"({NUMERAL})月(?!曜)")  # 十月 · １０月 (not ３か月 · ３ヶ月: months counted)
 _JA_CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?!\d)")
 _GROUPED = re.compile(r"(?<=\d)[,、](?=\d{3}(?!\d))")  # 5,000 · １、０００ (the corpus writes 、 between groups)
 # words whose kanji numerals count nothing; they would stand in for (or against) a real number
@@ -314,6 +377,8 @@ def japanese_numbers(text: str) -> list[Number]:
 
     take(_JA_TIME, _time)
     take(_JA_CLOCK, lambda m: Number(int(m[1]) * 60 + int(m[2]), m[0], "time"))
+    take(JA_MONTH, lambda m: Number(japanese_value(m[1]), m[0], "month" if 1 <= japanese_value(m[1]) <= 12
+                                     else "number"))
     take(_NOT_NUMBER, lambda m: None)
     take(_KANA_NUMBER, lambda m: Number(_KANA[m[0]], m[0]))
     take(_JA_NUMBER, lambda m: Number(japanese_value(m[0]), m[0]))

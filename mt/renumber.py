@@ -7,13 +7,18 @@ lacks and the output numbers the source lacks pair up one to one, in order and b
 with a clock time, a count with a count), each output numeral is replaced by the source's value,
 written as Japanese writes it (５０００, １万１０００, ７時半, ８時４５分), in the width the output used.
 Anything else (a number dropped, or more on one side) is left alone: the check still flags it.
+
+Dates: months pair only with months (*October* said as ３月 becomes １０月); a day the output dropped
+beside a month it kept gets its 日 back (*April 1st* → ４月 becomes ４月１日); a day left in English
+(*on the 31st* → 31st) is written 31日.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-from mt.numbers import Number, unmatched
+from mt.numbers import JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, unmatched
 
 _WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -40,7 +45,9 @@ def _normalised(text: str) -> tuple[str, list[int]]:
 
 def render(number: Number, wide: bool, prefix: str = "") -> str:
     """A value as Japanese writes it: 5000 → 5000, 11000 → 1万1000, 450 min → 7時半, 525 → 8時45分."""
-    if number.kind == "time":
+    if number.kind == "month":
+        text = f"{int(number.value)}月"
+    elif number.kind == "time":
         hour, minutes = divmod(int(number.value) % 1440, 60)
         if prefix == "午後" and hour > 12:
             hour -= 12
@@ -61,6 +68,8 @@ def render(number: Number, wide: bool, prefix: str = "") -> str:
 def _comparable(n: Number, e: Number) -> bool:
     """Can output number `e` be the source's `n` said otherwise? Times with times, counts with counts, and
     a bare count with a whole hour (*at nine* → ８時); a clock time against a count is something else."""
+    if "month" in (n.kind, e.kind):
+        return n.kind == e.kind
     if n.kind == "time" or e.kind != "time":
         return (n.kind == "time") == (e.kind == "time")
     return n.value == int(n.value) and 0 <= n.value <= 24 and e.value % 60 == 0
@@ -69,17 +78,43 @@ def _comparable(n: Number, e: Number) -> bool:
 def _pairs(src: str, hyp: str) -> list[tuple[Number, Number]]:
     """(source number, output number) pairs to rewrite: the unmatched on both sides, one to one by kind."""
     missing, extra = unmatched(src, hyp)
-    if not missing or len(missing) != len(extra):
-        return []
-    pairs = list(zip(missing, extra, strict=True))
-    if not all(_comparable(n, e) for n, e in pairs):
-        return []
-    return pairs
+    pairs = []
+    for months in (True, False):  # months with months, then the rest, each one to one in order
+        want = [n for n in missing if (n.kind == "month") == months]
+        have = [e for e in extra if (e.kind == "month") == months]
+        if want and len(want) == len(have) and all(_comparable(n, e) for n, e in zip(want, have, strict=True)):
+            pairs += zip(want, have, strict=True)
+    return sorted(pairs, key=lambda p: extra.index(p[1]))
+
+
+_LATIN_ORDINAL = re.compile(r"(?<![A-Za-z0-9])(\d{1,2}) ?(?:st|nd|rd|th)(?![A-Za-z])")
+
+
+def _dates(src: str, hyp: str) -> str:
+    """A day left in English (31st) written 31日; a day dropped beside a month the output kept, put back."""
+    numbers = english_numbers(src)
+    days = {int(n.value) for n in numbers if n.kind == "day"}
+    hyp = _LATIN_ORDINAL.sub(lambda m: f"{m[1]}日" if int(m[1]) in days else m[0], hyp)
+    for a, b in zip(numbers, numbers[1:]):
+        month, day = (a, b) if a.kind == "month" else (b, a)
+        if month.kind != "month" or day.kind != "day":
+            continue
+        for m in JA_MONTH.finditer(hyp):
+            if japanese_value(m[1]) == month.value and not re.match(rf"\s*{NUMERAL}\s*日", hyp[m.end():]):
+                wide = any("０" <= c <= "９" for c in m[1])
+                hyp = hyp[:m.end()] + render(Number(day.value, day.text), wide) + "日" + hyp[m.end():]
+                break
+    return hyp
 
 
 def from_source(src: str, hyp: str) -> str:
     """`hyp` with each number that says otherwise than the source (and pairs with one of its numbers)
-    rewritten to the source's; `hyp` unchanged where nothing pairs. Works on text and corpus tokens."""
+    rewritten to the source's, and a date's day put back (`_dates`); `hyp` unchanged where nothing pairs.
+    Works on text and corpus tokens."""
+    return _dates(src, _rewritten(src, hyp))
+
+
+def _rewritten(src: str, hyp: str) -> str:
     pairs = _pairs(src, hyp)
     if not pairs:
         return hyp

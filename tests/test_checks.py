@@ -49,6 +49,13 @@ ENGLISH = [
     ("wait a second", []),
     ("ten to one he will come .", []),  # an idiom, not two numbers
     ("five six", [(5, "number"), (6, "number")]),
+    ("My birthday is on October 3rd.", [(10, "month"), (3, "day")]),
+    ("I was born on 3 May 2001.", [(3, "day"), (5, "month"), (2001, "number")]),
+    ("the 3rd of March", [(3, "day"), (3, "month")]),
+    ("School starts in April.", [(4, "month")]),
+    ("The sale ends on the 31st.", [(31, "day")]),
+    ("Our office is on the fifth floor.", [(5, "ordinal")]),  # on the, but not a date
+    ("You may go. They march on. May I come in?", []),  # may and march that are no months
 ]
 JAPANESE = [
     ("五千", [(5000, "number")]),
@@ -72,6 +79,10 @@ JAPANESE = [
     ("午後３時", [_time(15)]),
     ("7:30に", [_time(7, 30)]),
     ("2時間", [(2, "number")]),  # a duration, not a time
+    ("１０月３日", [(10, "month"), (3, "number")]),
+    ("十二月に", [(12, "month")]),
+    ("３か月", [(3, "number")]),  # months counted, not a month
+    ("月曜日", []),
     ("一緒に行こう", []),  # 一 that counts nothing
     ("一時的に", []),
 ]
@@ -135,6 +146,8 @@ def test_untranslated_allow_list(tmp_path):
     ("Let's meet at half past nine.", "９時に会いましょう。", "half past nine → 9時"),
     ("i get up at 7:30 .", "私 は ６ 時 半 に 起き る 。", "7:30 → 6時半"),
     ("He came third.", "彼は来た。", "third → missing"),
+    ("My birthday is on October 3rd.", "私の誕生日は3月です。", "october → 3月, 3rd → missing"),
+    ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "1st → missing"),
 ])
 def test_number_flags_a_missing_or_different_number(src, hyp, detail):
     assert [str(f) for f in check_line(src, hyp)] == [f"number ({detail})"]
@@ -153,6 +166,8 @@ def test_number_accepts_every_form_of_five_thousand(hyp):
     ("the train was due at 6 .", "列車 は ６ 時 到着 の はず だっ た 。"),
     ("I came here for the first time.", "初めてここに来た。"),
     ("There are no numbers here.", "ここに数はない。"),
+    ("My birthday is on October 3rd.", "私の誕生日は十月三日です。"),
+    ("I have lived here for three months.", "私はここに３か月住んでいる。"),
 ])
 def test_number_accepts_the_same_number_said_otherwise(src, hyp):
     assert "number" not in _names(src, hyp)

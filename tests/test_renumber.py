@@ -24,11 +24,21 @@ from mt.translate import Output, Translator
     ("There are thirty-two students.", "生徒が三十人いる。", "生徒が３２人いる。"),
     ("it costs 5000 yen .", "それ は ５ 万 円 だ 。", "それ は ５０００ 円 だ 。"),  # corpus tokens
     ("Our office is on the fifth floor.", "事務所は４階です。", "事務所は５階です。"),
+    ("My birthday is on October 3rd.", "私の誕生日は3月です。", "私の誕生日は10月3日です。"),  # month, then day
+    ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "新しい計画は４月１日に始まる。"),
 ])
 def test_a_number_said_otherwise_is_rewritten_and_then_passes_the_check(src, hyp, fixed):
     assert checks.number(src, hyp) is not None
     assert from_source(src, hyp) == fixed
     assert checks.number(src, fixed) is None
+
+
+def test_a_day_left_in_english_is_written_with_its_day():
+    src, hyp = "The sale ends on the 31st.", "セールは31stに終わる。"
+    assert [f.name for f in checks.check_line(src, hyp)] == ["untranslated"]
+    assert from_source(src, hyp) == "セールは31日に終わる。"
+    assert checks.check_line(src, from_source(src, hyp)) == []
+    assert from_source("He came 31st.", "彼は31stだった。") == "彼は31stだった。"  # a rank, not a day
 
 
 @pytest.mark.parametrize("src, hyp", [
@@ -39,6 +49,8 @@ def test_a_number_said_otherwise_is_rewritten_and_then_passes_the_check(src, hyp
     ("It's 3:30.", "３匹です。"),  # a clock time against a count
     ("He was the first to come.", "彼が最初に来た。"),  # said with a word
     ("I like green tea.", "私は２時に緑茶が好きだ。"),  # no number in the source
+    ("I was born in May.", "私は５月３日に生まれた。"),  # an extra day is the check's to flag, not ours
+    ("I stayed for three months.", "私は５月に滞在した。"),  # a month is no count
 ])
 def test_what_does_not_pair_one_to_one_is_left_alone(src, hyp):
     assert from_source(src, hyp) == hyp
