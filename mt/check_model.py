@@ -1,8 +1,10 @@
-"""A model's side of the checks (mt/checks.py): its source vocabulary for `unknown`, its corpus for `short`."""
+"""A model's side of the checks (mt/checks.py): its source vocabulary for `unknown`, its corpus for `short`, the
+model itself for `dropped` (mt/dropped.py, asked for with `dropped=True`: it costs a forced pass per content word)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from mt import checkpoint as ckpt
@@ -31,22 +33,44 @@ def meta_vocab(meta: dict) -> SourceVocab:
 
 
 def for_model(path: Path, vocab: SourceVocab | None = None, allow: frozenset[str] = frozenset(),
-              corpus: str | None = None) -> Checker:
-    """A checkpoint's Checker: its vocabulary (or the loaded translator's, `vocab`), calibrated on its corpus."""
+              corpus: str | None = None, dropped: bool = False, device: str = "cpu") -> Checker:
+    """A checkpoint's Checker: its vocabulary (or the loaded translator's, `vocab`), calibrated on its corpus;
+    `dropped`: the model loaded to read the pairs."""
     meta = model_meta(path)
-    return checker(corpus or config.build(meta["config"]).data.corpus, vocab or meta_vocab(meta), allow,
-                   explicit=corpus is not None)
+    checks = checker(corpus or config.build(meta["config"]).data.corpus, vocab or meta_vocab(meta), allow,
+                     explicit=corpus is not None)
+    if not dropped:
+        return checks
+    from mt.translate import Translator
+
+    return with_dropped(checks, Translator.from_checkpoint(path, device, dictionary="none"))
 
 
-def for_translator(translator, path: Path | None = None) -> Checker:
+def with_dropped(checks: Checker, translator) -> Checker:
+    """`checks` with `dropped` read by a loaded PyTorch translator's model, or skipped with the reason."""
+    from mt.dropped import Erasure
+
+    erasure = Erasure.for_translator(translator) if hasattr(translator, "model") else None
+    skipped = {k: v for k, v in checks.skipped.items() if k != "dropped"}
+    if erasure is None:
+        skipped["dropped"] = ("the model reads corpus tokens, not raw Japanese; check with a raw-text model "
+                              "(mt check --run RUN --dropped)" if hasattr(translator, "model")
+                              else "the CTranslate2 engine gives no forced decoding")
+    return replace(checks, erasure=erasure, skipped=skipped)
+
+
+def for_translator(translator, path: Path | None = None, dropped: bool = False) -> Checker:
     """The checks of a loaded translator's outputs (torch or CTranslate2): its vocabulary, calibrated on the
-    corpus of its checkpoint `path` (without one: small_parallel_enja, where at hand)."""
+    corpus of its checkpoint `path` (without one: small_parallel_enja, where at hand); `dropped`: read by its
+    model too."""
     vocab = model_vocab(translator.src_pipe, translator.src_vocab)
-    return for_model(path, vocab) if path else checker(vocab=vocab)
+    checks = for_model(path, vocab) if path else checker(vocab=vocab)
+    return with_dropped(checks, translator) if dropped else checks
 
 
-def for_run(run: Path) -> Checker:
-    """A run folder's Checker (an ensemble's: its first member's); without a checkpoint, no `unknown`."""
+def for_run(run: Path, dropped: bool = False) -> Checker:
+    """A run folder's Checker (an ensemble's: its first member's); without a checkpoint, no `unknown` (nor
+    `dropped`)."""
     try:
         if (run / "ensemble.json").exists():
             path = Path(json.loads((run / "ensemble.json").read_text(encoding="utf-8"))["members"][0])
@@ -54,4 +78,4 @@ def for_run(run: Path) -> Checker:
             path = experiments.best_checkpoint(run)
     except MTError:
         return checker()
-    return for_model(path) if path.exists() else checker()
+    return for_model(path, dropped=dropped) if path.exists() else checker()

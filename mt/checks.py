@@ -8,6 +8,9 @@
                   source repeats no word
     short         the output is much shorter than the source predicts (mt/lengths.py: calibrated on a corpus)
     unknown       source words outside the model's vocabulary (when a model is given)
+    dropped       content words of the source the translation ignores: the model finds the translation likelier
+                  with the word deleted from the source (when a model that reads raw Japanese is given and the
+                  check is asked for: mt/dropped.py)
 
 Hypotheses may be raw Japanese or space-separated corpus tokens; sources raw or tokenized English.
 """
@@ -27,7 +30,9 @@ from mt.lengths import LengthModel, en_words, length_model
 from mt.numbers import unmatched
 from mt.text import detokenize_ja, normalize_en
 
-FLAGS = ("untranslated", "number", "repeat", "short", "unknown")
+FLAGS = ("untranslated", "number", "repeat", "short", "unknown", "dropped")
+IGNORED_BELOW = 0.0  # Δ (nats) under which a source word counts as ignored: the translation is likelier without it
+Erasure = Callable[[Sequence[str], Sequence[str]], list[list[tuple[str, float]]]]  # (srcs, hyps) → per line (word, Δ)
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,15 @@ class Checker:
     vocab: SourceVocab | None = None
     allow: frozenset[str] = frozenset()  # lowercased words kept in Latin script
     skipped: dict[str, str] = field(default_factory=dict)  # flag → why it is not checked
+    erasure: Erasure | None = None  # a model reading the pairs, for `dropped` (mt/dropped.py)
 
     def check(self, src: str, hyp: str) -> list[Flag]:
-        return check_line(src, hyp, self.length, self.vocab, self.allow)
+        return check_lines([src], [hyp], self)[0]
 
     def checked(self) -> list[str]:
-        """The flags this checker can raise: `short` needs a calibration, `unknown` a vocabulary."""
-        return [f for f in FLAGS if (f != "short" or self.length) and (f != "unknown" or self.vocab)]
+        """The flags this checker can raise: `short` needs a calibration, `unknown` a vocabulary, `dropped` a model."""
+        return [f for f in FLAGS if (f != "short" or self.length) and (f != "unknown" or self.vocab)
+                and (f != "dropped" or self.erasure)]
 
 
 def checker(corpus: str | None = None, vocab: SourceVocab | None = None, allow: frozenset[str] = frozenset(),
@@ -73,6 +80,7 @@ def checker(corpus: str | None = None, vocab: SourceVocab | None = None, allow: 
     skipped = {"short": why} if why else {}
     if vocab is None:
         skipped["unknown"] = "no model given (--run or --checkpoint)"
+    skipped["dropped"] = "no model given (--run or --checkpoint)" if vocab is None else "not asked for (--dropped)"
     return Checker(length, vocab, allow, skipped)
 
 
@@ -128,6 +136,25 @@ _STOP = frozenset("the and but for with are was were been you she they him her t
                   "there here what who when where why how than then very too".split())
 
 
+# words a translation may leave unsaid without losing content: light verbs, the stems of contractions (their
+# negation, 't, is a content word of its own), reflexives, quantifiers and linking words
+_LIGHT = frozenset("""don doesn didn isn aren wasn weren won wouldn couldn shouldn haven hasn hadn mustn ca
+get gets got getting make makes made making take takes took taken give gives gave given come comes came coming
+go goes going went gone put puts let lets keep kept one ones thing things something anything nothing everything
+time out off down around like need needs way lot lots himself herself myself yourself themselves itself ourselves
+because while since though although until unless whether also just back away much many want wants wanted
+about from into over under after before some any all each every more most only own same other such again ever
+still even really please yes okay well""".split())
+NEGATIONS = frozenset("not n't 't never no nobody none nor neither".split())
+
+
+def content_word(word: str) -> bool:
+    """A source word whose meaning a translation must carry (for `dropped`): a negation, or an alphabetic word of
+    three letters or more that is no function word (_STOP) and no light word (_LIGHT)."""
+    word = word.lower()
+    return word in NEGATIONS or (word.isalpha() and len(word) > 2 and word not in _STOP and word not in _LIGHT)
+
+
 def _source_repeats(src: str) -> bool:
     """Does the English itself repeat (no, no, no · get back, get back · people kill people)?"""
     words = [t for t in normalize_en(src).split() if t.isalpha()]
@@ -171,22 +198,32 @@ def unknown(src: str, vocab: SourceVocab) -> Flag | None:
     return Flag("unknown", ", ".join(words)) if words else None
 
 
+def dropped(deltas: list[tuple[str, float]]) -> Flag | None:
+    """The source's content words (word, Δ) the translation ignores: Δ < IGNORED_BELOW (mt/dropped.py)."""
+    ignored = list(dict.fromkeys(w for w, d in deltas if d < IGNORED_BELOW))
+    return Flag("dropped", ", ".join(ignored)) if ignored else None
+
+
 # -- lines, totals, report ---------------------------------------------------------------------
 
 def check_line(src: str, hyp: str, length: LengthModel | None = None, vocab: SourceVocab | None = None,
-               allow: frozenset[str] = frozenset()) -> list[Flag]:
-    """Every flag that applies to one source line and its translation; an empty source has none."""
+               allow: frozenset[str] = frozenset(), deltas: list[tuple[str, float]] | None = None) -> list[Flag]:
+    """Every flag that applies to one source line and its translation; an empty source has none. `deltas`:
+    the line's erasure reading (mt/dropped.py), for `dropped`."""
     if not src.strip():
         return []
     found = [untranslated(src, hyp, allow), number(src, hyp), repeat(src, hyp),
-             short(src, hyp, length) if length else None, unknown(src, vocab) if vocab else None]
+             short(src, hyp, length) if length else None, unknown(src, vocab) if vocab else None,
+             dropped(deltas) if deltas is not None and hyp.strip() else None]
     return [f for f in found if f is not None]
 
 
 def check_lines(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> list[list[Flag]]:
+    """Each line's flags; a checker with a model reads all the lines' erasures in one batched pass."""
     if len(srcs) != len(hyps):
         raise MTError(f"line counts differ: {len(srcs)} sources, {len(hyps)} translations")
-    return [checker.check(s, h) for s, h in zip(srcs, hyps)]
+    deltas = checker.erasure(srcs, hyps) if checker.erasure else [None] * len(srcs)
+    return [check_line(s, h, checker.length, checker.vocab, checker.allow, d) for s, h, d in zip(srcs, hyps, deltas)]
 
 
 def totals(flags: Sequence[list[Flag]], checked: Sequence[str] = FLAGS) -> dict[str, int]:
@@ -228,9 +265,8 @@ def reporter(checker: Checker, emit: Callable[[str], None]) -> Callable[[list[st
 
     def report_batch(sources: list[str], translations: list[str]) -> None:
         nonlocal seen
-        for src, hyp in zip(sources, translations):
+        for flags in check_lines(sources, translations, checker):
             seen += 1
-            flags = checker.check(src, hyp)
             if flags:
                 emit(format_line(seen, flags))
     return report_batch

@@ -56,7 +56,7 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     translator = Translator.from_checkpoint(path, device, alpha=alpha, keep_unk=keep_unk)
     out_dir, name = output_place([path], test, derived)
     return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam,
-                    check_model.for_translator(translator, path))
+                    check_model.for_translator(translator, path, dropped=True))
 
 
 def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weights: list[float] | None = None,

@@ -281,7 +281,8 @@ def test_mt_check_with_a_model_flags_unknown_words(model_run, tmp_path, capsys):
     src, hyp = _files(tmp_path, ["I like zyxwvut."], ["私はお茶が好きです。"])
     assert main(["check", "--run", str(model_run), "--src", str(src), "--hyp", str(hyp)]) == 0
     out = capsys.readouterr().out
-    assert "unknown (zyxwvut)" in out and "calibrated on sample train" in out and "skipped" not in out
+    assert "unknown (zyxwvut)" in out and "calibrated on sample train" in out and "unknown: skipped" not in out
+    assert "dropped: skipped (not asked for (--dropped))" in out
 
 
 # -- the checks in translate, evaluate, compare ------------------------------------------------
@@ -319,7 +320,7 @@ def test_evaluate_and_compare_count_each_flag(model_run, tmp_path, capsys):
     assert f"checks (lines)       untranslated {scores['checks']['untranslated']}, number" in printed
     flags_json = tmp_path / "flags.json"
     assert main(["check", "--run", str(model_run), "--src", scores["src"], "--hyp", str(model_run / "hyps-test.txt"),
-                 "--json", str(flags_json)]) == 0
+                 "--dropped", "--json", str(flags_json)]) == 0
     assert json.loads(flags_json.read_text(encoding="utf-8"))["totals"] == scores["checks"]  # one count everywhere
     capsys.readouterr()
     assert main(["compare", str(model_run), "--format", "json"]) == 0

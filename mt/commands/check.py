@@ -6,21 +6,29 @@ import argparse
 from pathlib import Path
 
 from mt.commands import common
+from mt.errors import MTError
 
 
 def add(sub: argparse._SubParsersAction) -> None:
     """Declare `mt check`."""
     p = sub.add_parser("check", help="flag translations not to trust as they are (no reference needed)",
                        description="For every line the flags that apply (untranslated, number, repeat, short, "
-                                   "unknown), then totals; --run/--checkpoint adds `unknown` (source words outside "
-                                   "the model's vocabulary) and calibrates `short` on the run's corpus.")
+                                   "unknown, dropped), then totals; --run/--checkpoint adds `unknown` (source words "
+                                   "outside the model's vocabulary) and calibrates `short` on the run's corpus; "
+                                   "--dropped has the model read each pair for content words the translation "
+                                   "ignores (any system's output; the model must read raw Japanese).")
     p.add_argument("--src", required=True, help="English source file, one sentence a line (raw or tokenized)")
     p.add_argument("--hyp", required=True, help="its Japanese translations (raw or corpus tokens)")
     common.json_out(p, "every line's flags and the totals")
     common.model_source(p, with_device=False)
     p.add_argument("--corpus", help="calibrate `short` on this corpus (default: the run's, else small_parallel_enja)")
     p.add_argument("--allow", help="file of words kept in Latin script (names, brands), one a line")
+    p.add_argument("--dropped", action="store_true", help=DROPPED_HELP + " (needs --run or --checkpoint)")
     p.set_defaults(handler=run)
+
+
+DROPPED_HELP = ("flag `dropped`: source words the translation ignores, read by the model (one forced pass per "
+                "content word)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
 
     sources, translations = checks.read_pair(Path(args.src), Path(args.hyp))
     allow = checks.read_allow(Path(args.allow) if args.allow else None)
+    if args.dropped and not (args.run or args.checkpoint):
+        raise MTError("--dropped needs a model to read the pairs: --run RUN or --checkpoint FILE")
     if args.run or args.checkpoint:
         from mt import check_model, experiments
 
         path = experiments.resolve_checkpoint(args.run, args.checkpoint)
-        checker = check_model.for_model(path, allow=allow, corpus=args.corpus)
+        checker = check_model.for_model(path, allow=allow, corpus=args.corpus, dropped=args.dropped)
     else:
         checker = checks.checker(args.corpus, allow=allow, explicit=bool(args.corpus))
     report = checks.report(sources, translations, checker)

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.names:
         name = f"{name}.names-{args.names}"
     scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
-                               check_model.for_translator(translator, paths[0]))
+                               check_model.for_translator(translator, paths[0], dropped=True))
     print(evaluate.format_scores(scores))
     print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
     return 0

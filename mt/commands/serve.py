@@ -28,6 +28,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-batching", action="store_true", help="one request per decoding batch")
     p.add_argument("--no-split", action="store_true",
                    help=common.SPLIT_HELP + "; a text past the model's limit is refused (413); a request's \"split\" overrides")
+    p.add_argument("--dropped", action="store_true",
+                   help="flag `dropped` too: source words a translation ignores, read by the model (one forced pass "
+                        "per content word, after decoding)")
     p.set_defaults(handler=run)
 
 
@@ -48,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
                           queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching,
                           split=not args.no_split)
     common.note(f"serving {translate.describe(paths, translator)} on http://{args.host}:{args.port}/")
-    serve.serve(translator, paths, args.host, args.port, limits)
+    serve.serve(translator, paths, args.host, args.port, limits, args.dropped)
     return 0

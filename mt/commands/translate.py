@@ -27,6 +27,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-split", action="store_true",
                    help=common.SPLIT_HELP + "; a line past the model's limit is truncated, with a warning")
     p.add_argument("--check", action="store_true", help="flag doubtful translations on stderr (see `mt check`)")
+    p.add_argument("--dropped", action="store_true",
+                   help="with --check, flag `dropped` too: source words the translation ignores, read by the model "
+                        "(one forced pass per content word: about doubles the decoding time)")
     p.set_defaults(handler=run)
 
 
@@ -34,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from mt import translate
 
     translator = _ct2(args) if args.engine == "ctranslate2" else _torch(args)
-    after = _checks(translator, None if args.engine == "ctranslate2" else _paths(args)[0]) if args.check else None
+    if args.dropped and not args.check:
+        raise MTError("--dropped is one of --check's flags: give --check --dropped")
+    after = _checks(translator, None if args.engine == "ctranslate2" else _paths(args)[0],
+                    args.dropped) if args.check else None
     translate.stream(translator, sys.stdin.buffer, sys.stdout, args.beam, args.nbest, args.tokenized,
                      args.batch_size, common.warn, after, split=not args.no_split)
     return 0
@@ -46,12 +52,14 @@ def _paths(args: argparse.Namespace):
     return experiments.resolve_checkpoints(args.run, args.checkpoint)
 
 
-def _checks(translator, path):
+def _checks(translator, path, dropped: bool = False):
     """--check: each line's flags on stderr (`path`: the checkpoint, for its corpus and vocabulary)."""
     from mt import check_model, checks
 
-    checker = check_model.for_translator(translator, path)
+    checker = check_model.for_translator(translator, path, dropped)
     common.note(f"checking each line; {checker.length.describe() if checker.length else 'short: skipped'}")
+    if dropped and "dropped" in checker.skipped:
+        common.note(f"dropped: skipped ({checker.skipped['dropped']})")
     return checks.reporter(checker, common.note)
 
 

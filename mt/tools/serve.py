@@ -31,7 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
-from mt import check_model
+from mt import check_model, checks
 from mt.checks import Checker
 from mt.errors import MTError
 from mt.sentences import split_sentences
@@ -234,8 +234,8 @@ def model_info(run_name: str, checkpoint: Path, translator: Translator) -> dict:
 
 def flags_of(checker: Checker, texts: list[str], outputs: list[LineTranslation]) -> list[list[dict]]:
     """Each text's `mt check` flags on its best (joined) translation, as JSON (issue 30)."""
-    return [[{"flag": f.name, "detail": f.detail} for f in checker.check(s, t.outputs[0].text)]
-            for s, t in zip(texts, outputs)]
+    flags = checks.check_lines(texts, [t.outputs[0].text for t in outputs], checker)
+    return [[{"flag": f.name, "detail": f.detail} for f in line] for line in flags]
 
 
 def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: Limits = Limits(),
@@ -265,7 +265,13 @@ def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: 
         except TimeoutError:
             job.cancelled = True
             raise BadRequest(504, f"not translated within {limits.timeout_s:g} s; try fewer sentences") from None
-        flags = flags_of(checker, asked.texts, outputs)
+        if checker.erasure:  # `dropped` runs the model: off the event loop, and not beside the decoding worker
+            def read() -> list[list[dict]]:
+                with lock:
+                    return flags_of(checker, asked.texts, outputs)
+            flags = await asyncio.to_thread(read)
+        else:
+            flags = flags_of(checker, asked.texts, outputs)
         return {**response(outputs, asked.nbest), "flags": flags[0] if asked.single else flags, "model": run_name,
                 "time_ms": round((time.perf_counter() - start) * 1000, 1)}
 
@@ -347,7 +353,11 @@ class Running:
         self.thread.join(10)
 
 
-def serve(translator: Translator, checkpoints: list[Path], host: str, port: int, limits: Limits) -> None:
-    """`mt serve`: run until interrupted (uvicorn handles Ctrl-C and SIGTERM); an ensemble is named A+B."""
+def serve(translator: Translator, checkpoints: list[Path], host: str, port: int, limits: Limits,
+          dropped: bool = False) -> None:
+    """`mt serve`: run until interrupted (uvicorn handles Ctrl-C and SIGTERM); an ensemble is named A+B;
+    `dropped`: each translation is also checked for source words it ignores (the model reads it again)."""
     name = "+".join(p.parent.name for p in checkpoints)
-    uvicorn.run(create_app(translator, name, checkpoints[0], limits), host=host, port=port, log_level="info")
+    checker = check_model.for_translator(translator, checkpoints[0], dropped)
+    uvicorn.run(create_app(translator, name, checkpoints[0], limits, checker), host=host, port=port,
+                log_level="info")
