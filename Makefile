@@ -35,12 +35,21 @@ lint: install
 	$(BIN)/ruff check mt tests
 
 # docs/everyday.md's scores and `mt check` totals: each run on small_parallel_enja's and the everyday set's test
-# halves (and Tatoeba's), with the run's own decode settings and EVAL_ARGS (e.g. EVAL_ARGS="--coverage 0.5")
+# halves (and Tatoeba's), with the run's own decode settings and EVAL_ARGS (e.g. EVAL_ARGS="--coverage 0.5"); then
+# every run's outputs checked for `dropped` by one model that reads raw Japanese (CHECKER), so the counts compare
 RUNS ?= everyday
 EVAL_ARGS ?=
+CHECKER ?= everyday
+CORPORA := small_parallel_enja everyday tatoeba_jpn_eng
+RUNS_DIR = $(or $(MT_RUNS_DIR),experiments/runs)
 everyday-results: install
-	@for run in $(RUNS); do for corpus in small_parallel_enja everyday tatoeba_jpn_eng; do \
+	@for run in $(RUNS); do for corpus in $(CORPORA); do \
 	  echo "== $$run on $$corpus test"; $(BIN)/mt evaluate --run $$run --corpus $$corpus --split test $(EVAL_ARGS) || exit 1; done; done
+	@for run in $(RUNS); do for corpus in $(CORPORA); do \
+	  src=$$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["src"])' $(RUNS_DIR)/$$run/eval-$$corpus-test.json) \
+	  && echo "== $$run on $$corpus test: dropped, read by $(CHECKER)" \
+	  && out=$$($(BIN)/mt check --run $(CHECKER) --dropped --src $$src --hyp $(RUNS_DIR)/$$run/hyps-$$corpus-test.txt) \
+	  && echo "$$out" | tail -1 || exit 1; done; done
 
 # docs/reference.md's commands part, from the parser (tests/test_cli.py fails when it is stale)
 reference: install

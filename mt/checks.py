@@ -63,6 +63,7 @@ class Checker:
     allow: frozenset[str] = frozenset()  # lowercased words kept in Latin script
     skipped: dict[str, str] = field(default_factory=dict)  # flag → why it is not checked
     erasure: Erasure | None = None  # a model reading the pairs, for `dropped` (mt/dropped.py)
+    ignored_below: float = IGNORED_BELOW  # `dropped`: Δ under which a word counts as ignored
 
     def check(self, src: str, hyp: str) -> list[Flag]:
         return check_lines([src], [hyp], self)[0]
@@ -198,32 +199,37 @@ def unknown(src: str, vocab: SourceVocab) -> Flag | None:
     return Flag("unknown", ", ".join(words)) if words else None
 
 
-def dropped(deltas: list[tuple[str, float]]) -> Flag | None:
-    """The source's content words (word, Δ) the translation ignores: Δ < IGNORED_BELOW (mt/dropped.py)."""
-    ignored = list(dict.fromkeys(w for w, d in deltas if d < IGNORED_BELOW))
+def dropped(deltas: list[tuple[str, float]], below: float = IGNORED_BELOW) -> Flag | None:
+    """The source's content words (word, Δ) the translation ignores: Δ < `below` (mt/dropped.py)."""
+    ignored = list(dict.fromkeys(w for w, d in deltas if d < below))
     return Flag("dropped", ", ".join(ignored)) if ignored else None
 
 
 # -- lines, totals, report ---------------------------------------------------------------------
 
 def check_line(src: str, hyp: str, length: LengthModel | None = None, vocab: SourceVocab | None = None,
-               allow: frozenset[str] = frozenset(), deltas: list[tuple[str, float]] | None = None) -> list[Flag]:
+               allow: frozenset[str] = frozenset(), deltas: list[tuple[str, float]] | None = None,
+               below: float = IGNORED_BELOW) -> list[Flag]:
     """Every flag that applies to one source line and its translation; an empty source has none. `deltas`:
     the line's erasure reading (mt/dropped.py), for `dropped`."""
     if not src.strip():
         return []
     found = [untranslated(src, hyp, allow), number(src, hyp), repeat(src, hyp),
              short(src, hyp, length) if length else None, unknown(src, vocab) if vocab else None,
-             dropped(deltas) if deltas is not None and hyp.strip() else None]
+             dropped(deltas, below) if deltas is not None and hyp.strip() else None]
     return [f for f in found if f is not None]
 
 
-def check_lines(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> list[list[Flag]]:
-    """Each line's flags; a checker with a model reads all the lines' erasures in one batched pass."""
+def check_lines(srcs: Sequence[str], hyps: Sequence[str], checker: Checker,
+                deltas: Sequence[list[tuple[str, float]] | None] | None = None) -> list[list[Flag]]:
+    """Each line's flags; a checker with a model reads all the lines' erasures in one batched pass (or takes
+    them, `deltas`, read already)."""
     if len(srcs) != len(hyps):
         raise MTError(f"line counts differ: {len(srcs)} sources, {len(hyps)} translations")
-    deltas = checker.erasure(srcs, hyps) if checker.erasure else [None] * len(srcs)
-    return [check_line(s, h, checker.length, checker.vocab, checker.allow, d) for s, h, d in zip(srcs, hyps, deltas)]
+    if deltas is None:
+        deltas = checker.erasure(srcs, hyps) if checker.erasure else [None] * len(srcs)
+    return [check_line(s, h, checker.length, checker.vocab, checker.allow, d, checker.ignored_below)
+            for s, h, d in zip(srcs, hyps, deltas)]
 
 
 def totals(flags: Sequence[list[Flag]], checked: Sequence[str] = FLAGS) -> dict[str, int]:
@@ -232,12 +238,71 @@ def totals(flags: Sequence[list[Flag]], checked: Sequence[str] = FLAGS) -> dict[
 
 
 def report(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> dict:
-    """`mt check --json`: every line's flags (1-based line numbers), totals, the calibration, what was skipped."""
-    flags = check_lines(srcs, hyps, checker)
+    """`mt check --json`: every line's flags (1-based line numbers), totals, the calibration, what was skipped;
+    with `dropped`, each line's content words and their Δ ("erasure") and the threshold."""
+    deltas = checker.erasure(srcs, hyps) if checker.erasure else None
+    flags = check_lines(srcs, hyps, checker, deltas)
     lines = [{"line": n, "flags": [f.name for f in fl], "details": {f.name: f.detail for f in fl}, "src": s, "hyp": h}
              for n, (s, h, fl) in enumerate(zip(srcs, hyps, flags), 1)]
+    if deltas is not None:
+        for line, d in zip(lines, deltas):
+            line["erasure"] = [[w, round(x, 3)] for w, x in d]
     return {"lines": lines, "totals": totals(flags, checker.checked()),
-            "short": checker.length.describe() if checker.length else None, "skipped": dict(checker.skipped)}
+            "short": checker.length.describe() if checker.length else None, "skipped": dict(checker.skipped),
+            **({"dropped_below": checker.ignored_below} if deltas is not None else {})}
+
+
+# a judgement's cause (docs/everyday-judgement.tsv) that each flag is meant to catch
+CAUSES = {"untranslated": "untranslated", "number": "number", "repeat": "repetition", "dropped": "dropped"}
+
+
+def read_labels(path: Path) -> dict[str, dict[int, bool]]:
+    """--labels TSV: a human reading of the same lines, with a `line` column and, per flag, either a yes/no
+    column named after it or a `cause` column (a judgement: the flag's cause is that line's main fault)."""
+    if not path.is_file():
+        raise MTError(f"file not found: {path}")
+    rows = [r.split("\t") for r in corpora.read_lines(path) if r.strip()]
+    if not rows or "line" not in rows[0]:
+        raise MTError(f"{path}: no header with a `line` column")
+    head, labels = rows[0], {}
+    for n, row in enumerate(rows[1:], 2):
+        if len(row) < len(head):
+            row = row + [""] * (len(head) - len(row))
+        cell = dict(zip(head, row))
+        try:
+            line = int(cell["line"])
+        except ValueError:
+            raise MTError(f"{path}:{n}: line {cell['line']!r} is not a number") from None
+        for flag in FLAGS:
+            if flag in cell:
+                labels.setdefault(flag, {})[line] = cell[flag].strip().lower() in ("yes", "y", "1", "true")
+            elif "cause" in cell and flag in CAUSES:
+                labels.setdefault(flag, {})[line] = cell["cause"].strip() == CAUSES[flag]
+        if "mark" in cell:
+            labels.setdefault("full", {})[line] = cell["mark"].strip() == "full"
+    return labels
+
+
+def agreement(rep: dict, labels: dict[str, dict[int, bool]]) -> list[str]:
+    """How each flag agrees with the reading: of the lines read as having the fault, how many it flags (recall),
+    and of the others how many (false alarms), with the precision."""
+    out = []
+    flagged = {x["line"]: set(x["flags"]) for x in rep["lines"]}
+    full = [n for n, v in labels.get("full", {}).items() if v and n in flagged]
+    if full:  # a judgement: what fires on lines read as carrying the whole meaning
+        fired = {f: sum(f in flagged[n] for n in full) for f in rep["totals"]}
+        out.append(f"on the {len(full)} lines read as full meaning: {sum(bool(flagged[n]) for n in full)} flagged ("
+                   + format_totals(fired) + ")")
+    for flag, read in labels.items():
+        if flag not in rep["totals"]:
+            continue
+        yes = [n for n, v in read.items() if v and n in flagged]
+        no = [n for n, v in read.items() if not v and n in flagged]
+        hit, alarm = sum(flag in flagged[n] for n in yes), sum(flag in flagged[n] for n in no)
+        out.append(f"{flag}: flags {hit} of the {len(yes)} lines read as having it ({hit / max(1, len(yes)):.0%}) "
+                   f"and {alarm} of the {len(no)} others ({alarm / max(1, len(no)):.0%}); precision "
+                   f"{hit / max(1, hit + alarm):.0%}")
+    return out
 
 
 def format_line(n: int, flags: list[Flag]) -> str:

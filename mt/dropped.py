@@ -65,6 +65,7 @@ class Erasure:
                  batch_size: int = 64) -> None:
         self.model, self.source, self.target, self.tgt_vocab = model, source, target, tgt_vocab
         self.device, self.batch_size = device, batch_size
+        self.limit = model.max_output_positions() - 1 if hasattr(model, "max_output_positions") else None
 
     @classmethod
     def for_translator(cls, translator) -> Erasure | None:
@@ -83,7 +84,7 @@ class Erasure:
         plan: list[tuple[int, list[str]]] = []  # per line: its first row, its content words
         for src, hyp in zip(sources, translations, strict=True):
             tokens, ids = self.source(src) if src.strip() else ([], [])
-            out = self.tgt_vocab.encode(self.target(hyp)) if hyp.strip() else []
+            out = self.tgt_vocab.encode(self.target(hyp))[: self.limit] if hyp.strip() else []
             words = [(w, span) for w, span in words_of(tokens) if content_word(w)] if ids and out else []
             plan.append((len(rows), [w for w, _ in words]))
             if words:

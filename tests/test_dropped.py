@@ -12,6 +12,7 @@ from mt import check_model, checks, experiments
 from mt.checks import Checker, content_word
 from mt.cli import main
 from mt.dropped import Erasure, words_of
+from mt.errors import MTError
 from mt.translate import Translator
 from mt.vocab import EOS, Vocab
 from tests.conftest import train_tiny
@@ -53,6 +54,9 @@ class Scripted(nn.Module):
         logits[:, :, EOS] = 1.0
         return logits
 
+    def max_output_positions(self) -> int:
+        return 6
+
 
 WORDS = {"the": 7, "cat": 5, "dog": 6, "and": 7}
 
@@ -75,10 +79,11 @@ def test_erasure_finds_the_word_the_translation_ignores():
 
 
 def test_erasure_reads_a_batch_as_it_reads_each_line():
-    lines, outputs = ["the cat", "", "the dog and the cat", "cat"], ["猫", "猫", "猫猫", ""]
+    lines, outputs = ["the cat", "", "the dog and the cat", "cat", "dog"], ["猫", "猫", "猫猫", "", "猫" * 20]
     together = _erasure(batch_size=3)(lines, outputs)
     alone = [_erasure(batch_size=1)([s], [h])[0] for s, h in zip(lines, outputs)]
     assert together[1] == [] and together[3] == []  # an empty side: nothing to read
+    assert together[4][0][1] < 0  # an output past the model's positions is read as far as they go
     for a, b in zip(together, alone):
         assert [w for w, _ in a] == [w for w, _ in b]
         assert all(abs(x - y) < 1e-5 for (_, x), (_, y) in zip(a, b))
@@ -142,3 +147,39 @@ def test_a_model_reading_corpus_tokens_skips_dropped_and_says_why(model_run):
     checker = check_model.for_translator(translator, dropped=True)
     assert checker.erasure is None and "corpus tokens" in checker.skipped["dropped"]
     assert "dropped" not in checker.checked()
+
+
+def test_labels_read_yes_no_columns_and_judgements(tmp_path):
+    read = tmp_path / "read.tsv"
+    read.write_text("line\tdropped\tmissing\n1\tyes\twarm\n2\tno\n", encoding="utf-8")
+    assert checks.read_labels(read) == {"dropped": {1: True, 2: False}}
+    judged = tmp_path / "judged.tsv"
+    judged.write_text("line\tmark\tcause\tnote\n1\twrong\tdropped\tx\n2\tfull\t\t\n3\tdetail\tnumber\t\n", encoding="utf-8")
+    labels = checks.read_labels(judged)
+    assert labels["dropped"] == {1: True, 2: False, 3: False} and labels["number"] == {1: False, 2: False, 3: True}
+    assert labels["full"] == {1: False, 2: True, 3: False}
+    rep = {"lines": [{"line": 1, "flags": ["dropped"]}, {"line": 2, "flags": ["dropped"]}, {"line": 3, "flags": []}],
+           "totals": {"number": 0, "dropped": 2}}
+    out = checks.agreement(rep, labels)
+    assert "on the 1 lines read as full meaning: 1 flagged (number 0, dropped 1)" in out
+    assert "dropped: flags 1 of the 1 lines read as having it (100%) and 1 of the 2 others (50%); precision 50%" in out
+    assert "number: flags 0 of the 1 lines read as having it (0%) and 0 of the 2 others (0%); precision 0%" in out
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("line\tdropped\none\tyes\n", encoding="utf-8")
+    with pytest.raises(MTError, match=r"bad.tsv:2: line 'one' is not a number"):
+        checks.read_labels(bad)
+
+
+def test_a_stricter_threshold_flags_fewer_lines(model_run, tmp_path, capsys):
+    src, hyp = tmp_path / "src.en", tmp_path / "hyp.ja"
+    src.write_text("I am a student.\nWhere is the station?\nI like green tea very much.\n", encoding="utf-8")
+    hyp.write_text("私です。\n駅。\nお茶が好き。\n", encoding="utf-8")
+    counts = []
+    for below in ("5", "0", "-5"):
+        out = tmp_path / f"flags{below}.json"
+        assert main(["check", "--run", str(model_run), "--src", str(src), "--hyp", str(hyp), "--dropped",
+                     "--dropped-below", below, "--json", str(out)]) == 0
+        report = json.loads(out.read_text(encoding="utf-8"))
+        assert report["dropped_below"] == float(below) and all("erasure" in x for x in report["lines"])
+        counts.append(report["totals"]["dropped"])
+    assert counts == sorted(counts, reverse=True) and counts[0] > 0

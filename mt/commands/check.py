@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from mt.commands import common
@@ -24,6 +25,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", help="calibrate `short` on this corpus (default: the run's, else small_parallel_enja)")
     p.add_argument("--allow", help="file of words kept in Latin script (names, brands), one a line")
     p.add_argument("--dropped", action="store_true", help=DROPPED_HELP + " (needs --run or --checkpoint)")
+    p.add_argument("--dropped-below", type=float, metavar="NATS",
+                   help="with --dropped: a word counts as ignored when the translation is this much likelier (in "
+                        "nats, negative: stricter) or less likely without it (default 0: likelier at all)")
+    p.add_argument("--labels", help="a human reading of the same lines (TSV: `line`, then a yes/no column per flag, "
+                                    "or a judgement's `cause`): print how each flag agrees with it")
     p.set_defaults(handler=run)
 
 
@@ -47,8 +53,13 @@ def run(args: argparse.Namespace) -> int:
         checker = check_model.for_model(path, allow=allow, corpus=args.corpus, dropped=args.dropped)
     else:
         checker = checks.checker(args.corpus, allow=allow, explicit=bool(args.corpus))
+    if args.dropped_below is not None:
+        checker = replace(checker, ignored_below=args.dropped_below)
+    labels = checks.read_labels(Path(args.labels)) if args.labels else None
     report = checks.report(sources, translations, checker)
     for line in checks.format_report(report):
+        print(line)
+    for line in checks.agreement(report, labels) if labels else []:
         print(line)
     if args.json:
         files.write_text(Path(args.json), json.dumps(report, indent=1, ensure_ascii=False))

@@ -1,5 +1,5 @@
 """`mt bench translate --overhead`: what sentence splitting, the reference-free checks, the dictionary and number
-rewriting add to the wall clock of `mt translate`, side by side.
+rewriting, and the model's `dropped` check add to the wall clock of `mt translate`, side by side.
 
 Each variant is the whole `mt translate` command (a fresh interpreter, the torch engine, model loading included)
 on the same test lines at the same beam. The variants run interleaved, one of each per round, `repeats` rounds,
@@ -46,6 +46,7 @@ def variants(dictionary: bool = True) -> list[Variant]:
     if dictionary:
         out.append(Variant("split + check + dictionary + numbers",
                            ("--check", "--dictionary", "jmdict", "--numbers", "source")))
+    out.append(Variant("split + check + dropped", ("--check", "--dropped", *PLAIN)))
     return out
 
 
