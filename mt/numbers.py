@@ -70,8 +70,8 @@ _DIGITS = re.compile(r"^(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(st|nd|rd|th|s|%|[a-
 _MONTHS = {w: i for i, w in enumerate("january february march april may june july august september october "
                                       "november december".split(), 1)} | {"sept": 9}
 # may and march are months only where a date is meant: after these words, or beside a day (may 5 · 5 may)
-_MONTH_AFTER = {"in", "of", "on", "since", "until", "till", "by", "from", "early", "late", "mid", "last", "next", "this",
-                "every", "each", "through", "to", "and", "or", "before", "after", "during", "between"}
+_MONTH_AFTER = {"in", "of", "on", "since", "until", "till", "by", "from", "early", "late", "mid", "last", "next",
+                "every", "each", "through", "before", "after", "during", "between"}  # not this / or: this may be
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(am|pm|a\.m\.|p\.m\.)?$")
 _PM = {"p.m.", "pm", "p.m"}
 _AM = {"a.m.", "am", "a.m"}
@@ -144,23 +144,38 @@ def _hour(tokens: list[str], j: int) -> int | None:
     return value if value is not None and 1 <= value <= 12 else None
 
 
+_CLOCK_MINUTES = {5, 10, 20, 25}  # said before past / to without "minutes": five past, ten to, twenty-five to
+_RANGE = {"from", "between"}  # from five to ten is a range, not 9:55
+_CLOCK_AFTER = {"now", "in", "at", "and", "or", "when", "then", "tonight", "today", "tomorrow", "this", "every", "on",
+                "yesterday", "but", "so", "because", "already", "exactly", "sharp", "o", "am", "pm", "a.m.", "p.m."}
+
+
 def _phrase_time(tokens: list[str], i: int) -> tuple[int, Number] | None:
-    """half past nine · (a) quarter to six · ten minutes past seven → (end index, time)."""
+    """half past nine · (a) quarter to six · ten minutes past seven · ten to five → (end index, time)."""
     j = i + 1 if tokens[i] == "a" else i
     if j >= len(tokens):
         return None
+    bare = False
     if tokens[j] in ("half", "quarter"):
         minutes, j = (30 if tokens[j] == "half" else 15), j + 1
     else:
         run = _word_run(tokens, j) if not tokens[j].isdigit() else (j + 1, [int(tokens[j])], False)
-        if not run or run[0] >= len(tokens) or tokens[run[0]] not in ("minutes", "minute"):
+        if not run or run[0] >= len(tokens):
             return None
-        j, minutes = run[0] + 1, _combine(run[1])
+        if tokens[run[0]] in ("minutes", "minute"):
+            j, minutes = run[0] + 1, _combine(run[1])
+        elif not tokens[j].isdigit() and _combine(run[1]) in _CLOCK_MINUTES and (i == 0 or tokens[i - 1] not in _RANGE):
+            j, minutes, bare = run[0], _combine(run[1]), True  # ten to five, twenty past three (no "minutes")
+        else:
+            return None
     if j >= len(tokens) or tokens[j] not in ("past", "to", "after", "before") or minutes >= 60:
         return None
     hour = _hour(tokens, j + 1)
     if hour is None:
         return None
+    after = tokens[j + 2] if j + 2 < len(tokens) else ""
+    if bare and after.isalpha() and after not in _CLOCK_AFTER:
+        return None  # five to ten minutes, twenty past three people: no clock
     value = hour * 60 + (minutes if tokens[j] in ("past", "after") else -minutes)
     end = j + 2 + (tokens[j + 2: j + 4] == ["o", "'clock"]) * 2
     return end, Number(value, " ".join(tokens[i:end]), "time")
@@ -259,7 +274,9 @@ def _month(tokens: list[str], i: int) -> Number | None:
         return None
     if tokens[i] in ("may", "march"):
         before = tokens[i - 1] if i else ""
-        if before not in _MONTH_AFTER and _day(tokens, i + 1) is None and _day(tokens, i - 1) is None:
+        after = tokens[i + 1] if i + 1 < len(tokens) else ""
+        day_before = _day(tokens, i - 1) is not None and not after.isalpha()  # 3 may 2001, not 18 may drive
+        if before not in _MONTH_AFTER and _day(tokens, i + 1) is None and not day_before:
             return None
     return Number(month, tokens[i], "month")
 

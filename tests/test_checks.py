@@ -38,6 +38,11 @@ ENGLISH = [
     ("a quarter to six", [_time(5, 45)]),
     ("quarter past two", [_time(2, 15)]),
     ("ten minutes to seven", [_time(6, 50)]),
+    ("It's ten to five now.", [_time(4, 50)]),  # a clock's words without "minutes"
+    ("It's twenty past three.", [_time(3, 20)]),
+    ("It is twenty-five to eight.", [_time(7, 35)]),
+    ("from five to ten", [(5, "number"), (10, "number")]),  # a range
+    ("I waited five to ten minutes.", [(5, "number"), (10, "number")]),
     ("7:30", [_time(7, 30)]),
     ("ten o'clock", [_time(10)]),
     ("ten o 'clock .", [_time(10)]),  # small_parallel_enja's tokens
@@ -56,6 +61,7 @@ ENGLISH = [
     ("The sale ends on the 31st.", [(31, "day")]),
     ("Our office is on the fifth floor.", [(5, "ordinal")]),  # on the, but not a date
     ("You may go. They march on. May I come in?", []),  # may and march that are no months
+    ("this may be of use . you may or may not win . people above 18 may drive .", [(18, "number")]),
 ]
 JAPANESE = [
     ("五千", [(5000, "number")]),

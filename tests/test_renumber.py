@@ -25,6 +25,7 @@ from mt.translate import Output, Translator
     ("it costs 5000 yen .", "それ は ５ 万 円 だ 。", "それ は ５０００ 円 だ 。"),  # corpus tokens
     ("Our office is on the fifth floor.", "事務所は４階です。", "事務所は５階です。"),
     ("My birthday is on October 3rd.", "私の誕生日は3月です。", "私の誕生日は10月3日です。"),  # month, then day
+    ("It's ten to five now.", "今5時だ。", "今4時50分だ。"),
     ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "新しい計画は４月１日に始まる。"),
 ])
 def test_a_number_said_otherwise_is_rewritten_and_then_passes_the_check(src, hyp, fixed):
