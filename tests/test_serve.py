@@ -227,6 +227,25 @@ def test_each_translation_comes_with_its_checks(run):
         assert 'id="flags"' in page and "drawFlags(data.flags)" in page
 
 
+def test_serve_dropped_reads_each_translation_with_the_model(run):
+    """`mt serve --dropped`: the flags come with `dropped` where the model finds a source word ignored, the same
+    flags `mt check --dropped` gives, and the server answers requests after it as before."""
+    from mt import check_model, checks
+
+    translator = _translator(run)
+    checker = check_model.for_translator(translator, experiments.best_checkpoint(run), dropped=True)
+    assert "dropped" in checker.checked()
+    sentences = ["I am a student.", "Where is the station?", "She likes music very much."]
+    outputs = [o[0].text for o in translator.translate(sentences)]
+    expected = [[{"flag": f.name, "detail": f.detail} for f in line]
+                for line in checks.check_lines(sentences, outputs, checker)]
+    app = create_app(translator, run.name, experiments.best_checkpoint(run), Limits(), checker)
+    with Running(app) as url:
+        status, body, _ = _call(url, "/translate", {"text": sentences})
+        assert status == 200 and body["flags"] == expected
+        assert _call(url, "/translate", {"text": "I am a student."})[1]["flags"] == expected[0]
+
+
 def test_missing_extra_is_one_clear_line(monkeypatch, capsys, run):
     from importlib.util import find_spec
 
