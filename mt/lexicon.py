@@ -5,9 +5,11 @@ the source word it attends to (mt/unk.py): *icy* would come out as "icy". `fill`
 becomes instead:
 
 - a name stays a name: a word written with a capital letter in the user's text (not as its first word)
-  is never looked up as a word, so it is never replaced by another word; it is written as JMnedict
-  (JMdict's name dictionary, in the same package) has it (mt/names.py: Tanaka → 田中, Kimura → キムラ), or
-  kept as written ("Tanaka") where JMnedict lacks it or no dictionary is loaded;
+  is never looked up as a common word, so it is never replaced by another word; it is written as JMnedict
+  (JMdict's name dictionary, in the same package) has it (mt/names.py: Tanaka → 田中, Kimura → キムラ);
+  where JMnedict lacks it, a word JMdict glosses with the capital itself (days, months, peoples, feasts:
+  *Mondays* → 月曜日, *Christmas*) is written as JMdict has it, anything else kept as written ("Tanaka"),
+  as it is where no dictionary is loaded;
 - otherwise the word is looked up in JMdict (the `jamdict` and `jamdict-data` packages: the extra
   `mt-enja[dict]`; JMdict is © the Electronic Dictionary Research and Development Group, CC BY-SA 4.0);
 - a word JMdict lacks is rendered as a name if the user capitalised it (a sentence's first word: *Yuki is
@@ -97,15 +99,17 @@ def _written(entry: Any, sense: Any) -> str:
     return entry.kana_forms[0].text
 
 
-def choose(word: str, entries: list[Any], verb: bool = False) -> str | None:
+def choose(word: str, entries: list[Any], verb: bool = False, capital: bool = False) -> str | None:
     """The Japanese for `word` among JMdict entries (the rule in the module docstring), or None; `verb`: only
-    a "to <word>" gloss counts (the base of *went* is the verb go, not the game)."""
+    a "to <word>" gloss counts (the base of *went* is the verb go, not the game); `capital`: only a gloss
+    written with a capital (Monday, not monday)."""
     wanted = {f"to {word}"} if verb else {word, f"to {word}"}
     best: tuple | None = None
     for entry in entries:
         for s, sense in enumerate(entry.senses):
             for g, gloss in enumerate(sense.gloss):
-                if _PAREN.sub(" ", gloss.text).strip().lower() in wanted:
+                text = _PAREN.sub(" ", gloss.text).strip()
+                if text.lower() in wanted and (not capital or text[:1].isupper()):
                     key = (s == 0, _priority(entry), -g)
                     if best is None or key > best[0]:
                         best = (key, _written(entry, sense))
@@ -127,13 +131,19 @@ class JMdict:
         self._jam = Jamdict()
 
     @lru_cache(maxsize=65536)  # noqa: B019 (one dictionary per process; the cache is its point)
-    def lookup(self, word: str) -> str | None:
-        """The Japanese for a lowercase English word, or None where JMdict has no entry for it."""
+    def lookup(self, word: str, capital: bool = False) -> str | None:
+        """The Japanese for a lowercase English word, or None where JMdict has no entry for it. JMdict's glosses
+        are looked up case by case: a word none of whose glosses is written lowercase is looked up written with
+        a capital (monday → Monday) after; `capital`: only that."""
         if not _WORD.fullmatch(word):
             return None
         for form in lemmas(word):
-            entries = list(self._jam.lookup(form).entries) + list(self._jam.lookup(f"to {form}").entries)
-            found = choose(form, entries, verb=VERB_FORMS.get(word) == form)
+            if not capital:
+                entries = list(self._jam.lookup(form).entries) + list(self._jam.lookup(f"to {form}").entries)
+                found = choose(form, entries, verb=VERB_FORMS.get(word) == form)
+                if found:
+                    return found
+            found = choose(form, list(self._jam.lookup(form.capitalize()).entries), capital=True)
             if found:
                 return found
         return None
@@ -168,7 +178,7 @@ def fill(word: str, raw: str, dictionary: JMdict | None,
     written = written_as(word, raw)
     name = capitalised(word, raw)
     if name and dictionary is not None:
-        return render(list(dictionary.names(name)), rank) or name
+        return render(list(dictionary.names(name)), rank) or dictionary.lookup(word.lower(), capital=True) or name
     if name or dictionary is None:
         return written or word  # a name (or an acronym) the user wrote so, or no dictionary: kept as written
     found = dictionary.lookup(word.lower())

@@ -21,12 +21,12 @@ def _entry(kanji: str | None, kana: str, pri: list[str], senses: list[list[str]]
 
 
 class Dictionary:
-    def __init__(self, words: dict[str, str]) -> None:
-        self.words, self.asked = words, []
+    def __init__(self, words: dict[str, str], capitals: dict[str, str] | None = None) -> None:
+        self.words, self.capitals, self.asked = words, capitals or {}, []
 
-    def lookup(self, word: str) -> str | None:
-        self.asked.append(word)
-        return self.words.get(word)
+    def lookup(self, word: str, capital: bool = False) -> str | None:
+        self.asked.append((word, capital))
+        return self.capitals.get(word) if capital else self.words.get(word)
 
     def names(self, written: str) -> tuple:  # JMnedict: no names here
         return ()
@@ -79,10 +79,16 @@ def test_kana_alone_senses_give_the_kana_and_parentheses_are_ignored():
     assert lexicon.choose("carry", [uk]) is None
 
 
-def test_a_name_the_user_capitalised_is_kept_and_never_looked_up():
+def test_a_name_the_user_capitalised_is_kept_and_never_looked_up_as_a_common_word():
     d = Dictionary({"tanaka": "田中", "icy": "冷たい"})
     assert lexicon.fill("tanaka", "I met Mr. Tanaka yesterday.", d) == "Tanaka"
-    assert d.asked == []
+    assert d.asked == [("tanaka", True)]  # only among the words JMdict itself writes with a capital
+
+
+def test_a_capitalised_word_jmdict_writes_with_its_capital_is_translated():
+    d = Dictionary({"rose": "バラ"}, capitals={"mondays": "月曜日"})
+    assert lexicon.fill("mondays", "The museum is closed on Mondays.", d) == "月曜日"
+    assert lexicon.fill("rose", "I met Rose yesterday.", d) == "Rose"  # a name, not the flower
 
 
 def test_a_lowercase_word_is_looked_up_and_a_missing_one_copied():
@@ -120,6 +126,13 @@ def test_jmdict_without_its_packages_says_how_to_install(monkeypatch):
                                             ("pilots", "パイロット"), ("icy", "冷たい")])
 def test_jmdict_lookups(word, japanese):
     assert lexicon.load("jmdict").lookup(word) == japanese
+
+
+@pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")
+def test_jmdict_matches_glosses_written_with_a_capital():
+    d = lexicon.load("jmdict")
+    assert d.lookup("monday") in ("月曜", "月曜日") and d.lookup("mondays", capital=True) in ("月曜", "月曜日")
+    assert d.lookup("umbrella", capital=True) is None  # JMdict writes it lowercase: no proper word
 
 
 @pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")

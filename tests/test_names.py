@@ -71,8 +71,8 @@ class Dictionary:
     def __init__(self, words: dict[str, str], people: dict[str, list]) -> None:
         self.words, self.people = words, people
 
-    def lookup(self, word: str) -> str | None:
-        return self.words.get(word)
+    def lookup(self, word: str, capital: bool = False) -> str | None:
+        return None if capital else self.words.get(word)  # JMdict writes none of these words with a capital
 
     def names(self, written: str) -> tuple:
         return tuple(self.people.get(written, []))
