@@ -31,8 +31,9 @@ Deltas = list[tuple[str, float]]  # (source word, Δ) for each content word of o
 def words_of(tokens: list[str]) -> list[tuple[str, list[int]]]:
     """Model tokens → words, each with the token positions it spans (sentencepiece pieces joined at ▁)."""
     words: list[tuple[str, list[int]]] = []
+    pieces = any(t.startswith("▁") for t in tokens)  # sentencepiece: a word starts at ▁
     for i, token in enumerate(tokens):
-        if words and not token.startswith("▁") and any(t.startswith("▁") for t in tokens):
+        if words and pieces and not token.startswith("▁"):
             text, span = words[-1]
             words[-1] = (text + token, span + [i])
         else:

@@ -289,7 +289,7 @@ def _days(tokens: list[str], found: list[tuple[int, int, Number]]) -> list[Numbe
     out = []
     for start, end, n in found:
         beside = end == start + 1 and _day(tokens, start) is not None and (
-            start - 1 in {e - 1 for e in ends} or end in months
+            start in ends or end in months
             or (tokens[end: end + 1] == ["of"] and end + 1 in months))
         after = tokens[end] if end < len(tokens) else ""
         on_the = n.kind == "ordinal" and tokens[max(0, start - 2): start] == ["on", "the"] \
