@@ -50,11 +50,12 @@ def with_dropped(checks: Checker, translator) -> Checker:
     """`checks` with `dropped` read by a loaded PyTorch translator's model, or skipped with the reason."""
     from mt.dropped import Erasure
 
-    erasure = Erasure.for_translator(translator) if hasattr(translator, "model") else None
+    torch_engine = hasattr(translator, "model")  # the CTranslate2 translator holds no PyTorch model
+    erasure = Erasure.for_translator(translator) if torch_engine else None
     skipped = {k: v for k, v in checks.skipped.items() if k != "dropped"}
     if erasure is None:
         skipped["dropped"] = ("the model reads corpus tokens, not raw Japanese; check with a raw-text model "
-                              "(mt check --run RUN --dropped)" if hasattr(translator, "model")
+                              "(mt check --run RUN --dropped)" if torch_engine
                               else "the CTranslate2 engine gives no forced decoding")
     return replace(checks, erasure=erasure, skipped=skipped)
 

@@ -220,6 +220,11 @@ def check_line(src: str, hyp: str, length: LengthModel | None = None, vocab: Sou
     return [f for f in found if f is not None]
 
 
+def erasures(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> list[list[tuple[str, float]]] | None:
+    """Each line's (word, Δ) as the checker's model reads them, in one batched pass; None without a model."""
+    return checker.erasure(srcs, hyps) if checker.erasure else None
+
+
 def check_lines(srcs: Sequence[str], hyps: Sequence[str], checker: Checker,
                 deltas: Sequence[list[tuple[str, float]] | None] | None = None) -> list[list[Flag]]:
     """Each line's flags; a checker with a model reads all the lines' erasures in one batched pass (or takes
@@ -227,7 +232,7 @@ def check_lines(srcs: Sequence[str], hyps: Sequence[str], checker: Checker,
     if len(srcs) != len(hyps):
         raise MTError(f"line counts differ: {len(srcs)} sources, {len(hyps)} translations")
     if deltas is None:
-        deltas = checker.erasure(srcs, hyps) if checker.erasure else [None] * len(srcs)
+        deltas = erasures(srcs, hyps, checker) or [None] * len(srcs)
     return [check_line(s, h, checker.length, checker.vocab, checker.allow, d, checker.ignored_below)
             for s, h, d in zip(srcs, hyps, deltas)]
 
@@ -240,7 +245,7 @@ def totals(flags: Sequence[list[Flag]], checked: Sequence[str] = FLAGS) -> dict[
 def report(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> dict:
     """`mt check --json`: every line's flags (1-based line numbers), totals, the calibration, what was skipped;
     with `dropped`, each line's content words and their Δ ("erasure") and the threshold."""
-    deltas = checker.erasure(srcs, hyps) if checker.erasure else None
+    deltas = erasures(srcs, hyps, checker)
     flags = check_lines(srcs, hyps, checker, deltas)
     lines = [{"line": n, "flags": [f.name for f in fl], "details": {f.name: f.detail for f in fl}, "src": s, "hyp": h}
              for n, (s, h, fl) in enumerate(zip(srcs, hyps, flags), 1)]

@@ -245,18 +245,24 @@ def pad_sources(seqs: list[np.ndarray] | list[list[int]]) -> tuple[torch.Tensor,
     return src, torch.tensor(lens, dtype=torch.long)
 
 
-def collate(data: Encoded, indices: np.ndarray) -> Batch:
-    """Gather pairs by index into a padded Batch."""
-    srcs = [data.src[data.src_off[i]: data.src_off[i + 1]] for i in indices]
-    tgts = [data.tgt[data.tgt_off[i]: data.tgt_off[i + 1]] for i in indices]
-    src, src_len = pad_sources(srcs)
-    T = max(len(t) for t in tgts) + 1
-    tgt_in = torch.full((len(tgts), T), PAD, dtype=torch.long)
-    tgt_out = torch.full((len(tgts), T), PAD, dtype=torch.long)
-    for i, t in enumerate(tgts):
+def pad_targets(seqs: list[np.ndarray] | list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher forcing's two sides, right-padded: (B, T) decoder input BOS + target and (B, T) gold target + EOS."""
+    T = max(len(t) for t in seqs) + 1
+    tgt_in = torch.full((len(seqs), T), PAD, dtype=torch.long)
+    tgt_out = torch.full((len(seqs), T), PAD, dtype=torch.long)
+    for i, t in enumerate(seqs):
         t = torch.as_tensor(np.asarray(t, dtype=np.int64))
         tgt_in[i, 0] = BOS
         tgt_in[i, 1: len(t) + 1] = t
         tgt_out[i, : len(t)] = t
         tgt_out[i, len(t)] = EOS
+    return tgt_in, tgt_out
+
+
+def collate(data: Encoded, indices: np.ndarray) -> Batch:
+    """Gather pairs by index into a padded Batch."""
+    srcs = [data.src[data.src_off[i]: data.src_off[i + 1]] for i in indices]
+    tgts = [data.tgt[data.tgt_off[i]: data.tgt_off[i + 1]] for i in indices]
+    src, src_len = pad_sources(srcs)
+    tgt_in, tgt_out = pad_targets(tgts)
     return Batch(src, src_len, tgt_in, tgt_out, sum(len(t) + 1 for t in tgts))

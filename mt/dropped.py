@@ -22,8 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from mt.checks import content_word
-from mt.data import pad_sources
-from mt.vocab import BOS, EOS, Vocab
+from mt.data import pad_sources, pad_targets
+from mt.vocab import EOS, PAD, Vocab
 
 Deltas = list[tuple[str, float]]  # (source word, Δ) for each content word of one line
 
@@ -45,17 +45,11 @@ def words_of(tokens: list[str]) -> list[tuple[str, list[int]]]:
 def log_probs(model: nn.Module, sources: list[list[int]], outputs: list[list[int]], device: torch.device) -> Tensor:
     """Teacher-forced log p(output + EOS | source) of each pair, summed over positions: (B,)."""
     src, src_len = pad_sources(sources)  # (B, S): ids + EOS
-    T = max(len(o) for o in outputs) + 1
-    tgt_in = torch.zeros(len(outputs), T, dtype=torch.long)  # (B, T): BOS + output, PAD after
-    gold = torch.zeros(len(outputs), T, dtype=torch.long)  # (B, T): output + EOS, PAD after
-    for i, o in enumerate(outputs):
-        tgt_in[i, : len(o) + 1] = torch.tensor([BOS, *o])
-        gold[i, : len(o) + 1] = torch.tensor([*o, EOS])
+    tgt_in, gold = pad_targets(outputs)  # (B, T): BOS + output / output + EOS, PAD after
+    gold = gold.to(device)
     logits = model(src.to(device), src_len.to(device), tgt_in.to(device)).float()  # (B, T, V)
-    token = logits.log_softmax(-1).gather(-1, gold.to(device).unsqueeze(-1)).squeeze(-1)  # (B, T)
-    lengths = torch.tensor([len(o) + 1 for o in outputs], device=device)
-    keep = torch.arange(T, device=device)[None, :] < lengths[:, None]  # (B, T)
-    return (token * keep).sum(1).cpu()
+    token = logits.log_softmax(-1).gather(-1, gold.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return (token * (gold != PAD)).sum(1).cpu()
 
 
 class Erasure:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mt.data import pad_sources
+from mt.data import pad_sources, pad_targets
 from mt.model import Seq2Seq
-from mt.vocab import BOS, UNK
+from mt.vocab import UNK
 
 
 def cross_attention(model: Seq2Seq) -> nn.Module | None:
@@ -30,10 +30,7 @@ def alignments(model: nn.Module, sources: list[list[int]], outputs: list[list[in
     """Per pair, attention weights (T, S) of output tokens over source ids (EOS column dropped)."""
     module = cross_attention(model)
     src, src_len = pad_sources(sources)  # (B, S): ids + EOS
-    T = max(len(o) for o in outputs) + 1
-    tgt_in = torch.zeros(len(outputs), T, dtype=torch.long)  # (B, T): BOS + output, PAD after
-    for i, o in enumerate(outputs):
-        tgt_in[i, : len(o) + 1] = torch.tensor([BOS, *o])
+    tgt_in, _ = pad_targets(outputs)  # (B, T): BOS + output, PAD after
     module.record = True
     try:
         model(src.to(device), src_len.to(device), tgt_in.to(device))
