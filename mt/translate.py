@@ -20,6 +20,7 @@ from mt.errors import MTError
 from mt.lexicon import fill
 from mt.lexicon import load as load_dictionary
 from mt.names import forms, mask, name_in, titles, written_as
+from mt.optim import use_bf16
 from mt.renumber import from_source
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
@@ -63,12 +64,14 @@ class Translator:
     def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
                         keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None,
                         numbers: str | None = None, coverage: float | None = None,
-                        names: str | None = None) -> Translator:
-        """Load a checkpoint; `alpha`, `beam`, `dictionary`, `numbers`, `coverage` and `names` override the
-        length penalty, default beam, unknown-word dictionary, number rule, coverage β and name rule of its
-        decode config,
-        `keep_unk` turns unknown-word replacement off."""
+                        names: str | None = None, precision: str | None = None) -> Translator:
+        """Load a checkpoint; `alpha`, `beam`, `dictionary`, `numbers`, `coverage`, `names` and `precision`
+        override the length penalty, default beam, unknown-word dictionary, number rule, coverage β, name rule
+        and weight precision of its decode config; `keep_unk` turns unknown-word replacement off."""
         model, cfg, meta = ckpt.load_model(path, device)
+        if precision is not None:
+            cfg = replace(cfg, decode=replace(cfg.decode, precision=precision))
+        model = decoding_weights(model, cfg.decode.precision, torch.device(device), meta.get("quantized"), path)
         if dictionary is not None:
             cfg = replace(cfg, decode=replace(cfg.decode, dictionary=dictionary))
         if numbers is not None:
@@ -93,21 +96,28 @@ class Translator:
                          keep_unk: bool = False, weights: list[float] | None = None,
                          combine: str = "prob", beam: int | None = None,
                          dictionary: str | None = None, numbers: str | None = None,
-                         coverage: float | None = None, names: str | None = None) -> Translator:
+                         coverage: float | None = None, names: str | None = None,
+                         precision: str | None = None) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
         pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers, coverage, names)
+        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers, coverage, names,
+                                    precision)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")
             return first
         models = [first.model]
         for path in paths[1:]:
-            other = cls.from_checkpoint(path, device)
+            other = cls.from_checkpoint(path, device, precision=first.decode.precision)
             _check_shared(paths[0], first, path, other)
             models.append(other.model)
         ensemble = Ensemble(models, weights, combine).to(device).eval()
         return cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode, device)
+
+    @property
+    def precision(self) -> str:
+        """The dtype the weights decode in: "bf16" or "fp32" (decode.precision after the CPU's fallback)."""
+        return "bf16" if next(self.model.parameters()).dtype == torch.bfloat16 else "fp32"
 
     def source_tokens(self, text: str) -> list[str]:
         return source_tokens(text, self.src_pipe, self.src_vocab)
@@ -227,14 +237,32 @@ class Translator:
         return out
 
 
+def decoding_weights(model, precision: str, dev: torch.device, quantized: bool, path) -> torch.nn.Module:
+    """The model with its float weights in decode.precision: bf16 where the device runs it natively (a CPU
+    without native bf16 would emulate it at a fraction of fp32's speed, so it stays fp32; precision_note says so)."""
+    if precision == "bf16" and quantized:
+        raise MTError(f"{path} is int8-quantized; decode.precision = \"bf16\" applies to float checkpoints")
+    return model.to(torch.bfloat16) if use_bf16(precision, dev) else model
+
+
+def precision_note(translator: Translator) -> str | None:
+    """What to tell the user when bf16 decoding was asked for and fp32 runs (a CPU without native bf16)."""
+    if translator.decode.precision == "bf16" and translator.precision != "bf16":
+        return (f"decode.precision = \"bf16\", but this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native "
+                "bf16: decoding in fp32")
+    return None
+
+
 def describe(paths: list[Path], translator: Translator) -> str:
     """What a translator decodes with, for stderr: the checkpoint, or every ensemble member and its weight."""
+    weights = " (bf16 weights)" if translator.precision == "bf16" else ""
     if len(paths) == 1:
-        return str(paths[0])
+        return f"{paths[0]}{weights}"
     weights, combine = translator.model.weights, translator.model.combine
     how = "mean of probabilities" if combine == "prob" else "mean of log-probabilities"
     return (f"an ensemble of {len(paths)} ({how}): "
-            + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, weights)))
+            + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, weights))
+            + (" in bf16" if translator.precision == "bf16" else ""))
 
 
 def _check_shared(path_a: Path, a: Translator, path_b: Path, b: Translator) -> None:

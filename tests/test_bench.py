@@ -108,6 +108,22 @@ def test_bench_translate(tmp_path, capsys):
     assert "where the time goes" in printed and "search" in printed
 
 
+def test_bench_translate_at_several_batch_sizes_and_bf16_only_where_native(tiny_run, tmp_path, monkeypatch, capsys):
+    from mt.tools import bench_translate
+
+    monkeypatch.setattr(bench_translate, "native_bf16_cpu", lambda: False)
+    out = tmp_path / "translate.json"
+    assert main(["bench", "translate", "--run", str(tiny_run), "--engines", "torch,torch-bf16", "--batch-size", "2,4",
+                 "--beam", "1", "--repeats", "1", "--threads", "1", "--limit", "4", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [(r["engine"], r["batch"]) for r in record["rows"]] == [("torch", 2), ("torch", 4)]
+    assert any("torch-bf16 skipped" in n and "no native bf16" in n for n in record["notes"])
+    assert record["rows"][0]["bleu"] == record["rows"][1]["bleu"]  # the batch changes the speed, not the output
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "translate", "--run", str(tiny_run), "--batch-size", "0"])
+    assert exit_.value.code == 2 and "--batch-size" in capsys.readouterr().err
+
+
 def test_bench_translate_unknown_engine(capsys):
     run = train_tiny("transformer", "bench-transformer-2", epochs=1)
     assert main(["bench", "translate", "--run", str(run), "--engines", "tensorrt"]) == 2

@@ -156,7 +156,7 @@ def test_bench_translate_measures_the_ensemble_beside_its_members(two_families, 
     record = json.loads(out.read_text())
     systems = [r["system"] for r in record["rows"]]
     assert systems[0].startswith("ens-tf/") and systems[2].startswith("ens-rnn/") and systems[4:] == ["ensemble of 2"] * 2
-    assert {r["engine"] for r in record["rows"]} == {"torch"} and "torch engine only" in record["notes"][0]
+    assert {r["engine"] for r in record["rows"]} == {"torch"} and "torch engines only" in record["notes"][0]
     assert all(r["sentences_per_s"] > 0 and r["command_seconds"] > 0 for r in record["rows"])
 
 

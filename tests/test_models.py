@@ -219,3 +219,20 @@ def test_beam_search_runs_its_first_step_once_per_sentence(model):
         del model.decode_step
     assert rows[0] == 2 and all(r % 3 == 0 for r in rows[1:]) and len(rows) > 1
     assert all(len(h) == 3 for h in hyps)
+
+
+def test_dropout_drops_its_rate_rescales_and_is_the_identity_in_eval():
+    from mt.transformer import Dropout, random_bytes
+
+    torch.manual_seed(0)
+    x = torch.ones(257, 1023)  # an odd element count: the last 64-bit word is cut
+    drop = Dropout(0.1).train()
+    y = drop(x)
+    kept = y != 0
+    assert abs(1 - float(kept.float().mean()) - drop.threshold / 256) < 0.003
+    assert torch.allclose(y[kept], torch.full_like(y[kept], drop.scale))
+    assert abs(float(y.mean()) - 1) < 0.01  # inverted dropout keeps the expectation
+    assert not torch.equal(drop(x), y)  # a fresh mask each call
+    assert torch.equal(drop.eval()(x), x) and torch.equal(Dropout(0.0).train()(x), x)
+    counts = torch.bincount(random_bytes(torch.Size([1 << 20]), torch.device("cpu")).long(), minlength=256).float()
+    assert float(counts.std() / counts.mean()) < 0.02  # every byte value alike (uniform: ≈ 0.016)

@@ -37,7 +37,11 @@ def _add_translate(bench: argparse._SubParsersAction) -> None:
     p = bench.add_parser("translate", help="decoding speed, BLEU and memory per engine, or of an ensemble")
     common.model_source(p, ensemble=True, with_device=False, ensemble_note=", measured beside each member")
     p.add_argument("--alpha", type=float, help="length penalty α (of the ensemble; its members keep their own)")
-    p.add_argument("--engines", default="torch,torch-int8,ct2,ct2-int8", help="comma-separated")
+    p.add_argument("--engines", default="torch,torch-int8,ct2,ct2-int8",
+                   help="comma-separated, of torch, torch-bf16, torch-int8, ct2, ct2-int8")
+    p.add_argument("--batch-size", type=_sizes, default=(),
+                   help="sentences per decoding batch, comma-separated to measure several (e.g. 64,256; default: "
+                        "the model's decode.batch_size)")
     p.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     p.add_argument("--threads", type=int, default=2, help="threads per engine")
     p.add_argument("--limit", type=int, default=0, help="only the first N test sentences")
@@ -72,6 +76,14 @@ def run_serve(args: argparse.Namespace) -> int:
     return _report(bench_serve.format_serve(record), record, args.json)
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated positive integers (a ValueError becomes one usage error, exit 2)."""
+    sizes = tuple(int(t) for t in text.split(",") if t.strip())
+    if not sizes or min(sizes) < 1:
+        raise ValueError(text)
+    return sizes
+
+
 def run_translate(args: argparse.Namespace) -> int:
     from mt import experiments
     from mt.tools.bench_translate import bench_translate, format_translate
@@ -87,7 +99,8 @@ def run_translate(args: argparse.Namespace) -> int:
         return _report(format_overhead(record), record, args.json)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     record = bench_translate(paths, engines, args.repeats, args.threads, (args.beam,) if args.beam else (1, 5),
-                             args.limit, common.note, args.weights, args.alpha, args.combine, args.corpus)
+                             args.limit, common.note, args.weights, args.alpha, args.combine, args.corpus,
+                             args.batch_size)
     return _report(format_translate(record), record, args.json)
 
 

@@ -102,9 +102,9 @@ def _non_negative(text: str) -> float:
 
 
 def decode_options(p: argparse.ArgumentParser) -> None:
-    """--dictionary, --coverage, --numbers and --names: what a copied unknown word becomes (mt/lexicon.py),
-    the omission defence (mt/coverage.py), whose numbers the output says (mt/renumber.py), and whether
-    rare names are copied through the model (mt/names.py)."""
+    """--dictionary, --coverage, --numbers, --names and --precision: what a copied unknown word becomes
+    (mt/lexicon.py), the omission defence (mt/coverage.py), whose numbers the output says (mt/renumber.py),
+    whether rare names are copied through the model (mt/names.py), and the weights' precision."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],
                    help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
                         "(default: the run's decode.dictionary)")
@@ -118,3 +118,7 @@ def decode_options(p: argparse.ArgumentParser) -> None:
                    help="source: a sentence whose translation lost a rare capitalised name (Mr. Tanaka → 兄) is "
                         "decoded again with the name as <unk>, copied back and written as JMnedict has it with "
                         "--dictionary jmdict; model: as the model translates it (default: the run's decode.names)")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="the weights' precision for decoding: bf16 is faster where the CPU has native bf16 (AVX-512 "
+                        "BF16 or AMX) or on a GPU, and falls back to fp32 elsewhere (default: the run's "
+                        "decode.precision)")

@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
                                                       args.combine, dictionary=args.dictionary,
                                                       numbers=args.numbers, coverage=args.coverage,
-                                                      names=args.names)
+                                                      names=args.names, precision=args.precision)
     common.note(f"evaluating {translate.describe(paths, translator)} on {eval_set.src}")
+    if note := translate.precision_note(translator):
+        common.note(note)
     out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
                                           combine=args.combine, name=args.name)
     if args.dictionary:  # hyps-<split>.<dictionary>.txt: beside the run's own outputs, not over them
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         name = f"{name}.coverage-{args.coverage:g}"
     if args.names:
         name = f"{name}.names-{args.names}"
+    if args.precision:
+        name = f"{name}.{args.precision}"
     scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
                                check_model.for_translator(translator, paths[0], dropped=True))
     print(evaluate.format_scores(scores))

@@ -45,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, False, args.weights, args.combine,
                                                       args.beam, args.dictionary, args.numbers,
-                                                      args.coverage, args.names)
+                                                      args.coverage, args.names, args.precision)
     limits = serve.Limits(max_sentences=args.max_sentences, max_chars=args.max_chars,
                           max_batch_sentences=args.max_batch_sentences, max_wait_ms=args.max_wait_ms,
                           queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching,
                           split=not args.no_split)
     common.note(f"serving {translate.describe(paths, translator)} on http://{args.host}:{args.port}/")
+    if note := translate.precision_note(translator):
+        common.note(note)
     serve.serve(translator, paths, args.host, args.port, limits, args.dropped)
     return 0

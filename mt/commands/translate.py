@@ -71,8 +71,10 @@ def _torch(args: argparse.Namespace):
     translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
                                                       args.combine, dictionary=args.dictionary,
                                                       numbers=args.numbers, coverage=args.coverage,
-                                                      names=args.names)
+                                                      names=args.names, precision=args.precision)
     common.note(f"translating with {translate.describe(paths, translator)}")
+    if note := translate.precision_note(translator):
+        common.note(note)
     return translator
 
 
@@ -82,7 +84,7 @@ def _ct2(args: argparse.Namespace):
 
     if not args.ct2_dir:
         raise MTError("--engine ctranslate2 needs --ct2-dir DIR (a folder written by `mt export`)")
-    torch_only = [f"--{k}" for k in ("dictionary", "coverage", "numbers", "names") if getattr(args, k) is not None]
+    torch_only = [f"--{k}" for k in ("dictionary", "coverage", "numbers", "names", "precision") if getattr(args, k) is not None]
     if torch_only:
         raise MTError(f"{', '.join(torch_only)}: the PyTorch engine's (--engine torch); "
                       "the CTranslate2 engine decodes without them")

@@ -1,8 +1,10 @@
 """`mt bench translate`: decoding speed, quality and memory of one checkpoint on several engines, or
 of an ensemble beside each of its members.
 
-Engines: torch (our fp32 model), torch-int8 (mt.tools.compress dynamic int8), ct2 and ct2-int8
-(CTranslate2 float32 / int8 exports via mt.tools.export_ct2). Each engine runs in its own spawned
+Engines: torch (our fp32 model), torch-bf16 (its weights in bf16, decode.precision; only on a CPU with native
+bf16 or a GPU), torch-int8 (mt.tools.compress dynamic int8), ct2 and ct2-int8 (CTranslate2 float32 / int8
+exports via mt.tools.export_ct2). Each is measured at the model's own decoding batch (decode.batch_size) or at
+each of the batch sizes asked for. Each engine runs in its own spawned
 process (its peak RSS is its own; torch and CTranslate2 each bring a thread pool). Per engine and
 beam: one warm-up pass over the test set that is also scored (test BLEU, mt.evaluate.decode_and_score),
 then `repeats` timed passes with sources already tokenized and the model loaded (median: sentences/s,
@@ -32,12 +34,13 @@ from mt import checkpoint as ckpt
 from mt.corpora import read_lines
 from mt.errors import MTError
 from mt.evaluate import EvalSet, Pairs, decode_and_score, eval_set
+from mt.optim import native_bf16_cpu
 from mt.tools import compress, profile
 from mt.tools.bench import aligned, machine, peak_rss_mb
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, export_ctranslate2
 from mt.translate import Translator
 
-ENGINES = ("torch", "torch-int8", "ct2", "ct2-int8")
+ENGINES = ("torch", "torch-bf16", "torch-int8", "ct2", "ct2-int8")
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,11 @@ class System:
     weights: tuple[float, ...] | None = None
     alpha: float | None = None
     combine: str = "prob"
+    precision: str | None = None  # decode.precision (None: the checkpoint's)
 
     def translator(self) -> Translator:
         return Translator.from_checkpoints(list(self.paths), alpha=self.alpha, weights=list(self.weights or []) or None,
-                                           combine=self.combine)
+                                           combine=self.combine, precision=self.precision)
 
     def command_args(self) -> list[str]:
         """The model arguments of `mt translate` for this system."""
@@ -61,6 +65,7 @@ class System:
             args += ["--weights", ",".join(f"{w:g}" for w in self.weights)]
         if len(self.paths) > 1:
             args += ["--combine", self.combine]
+        args += ["--precision", self.precision] if self.precision else []
         return args + (["--alpha", f"{self.alpha:g}"] if self.alpha is not None else [])
 
 
@@ -77,10 +82,12 @@ def systems(paths: list[Path], weights: list[float] | None = None, alpha: float 
 
 
 def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
-                 repeats: int, threads: int) -> dict:
-    """Our Translator (fp32 or int8 checkpoint, or an ensemble): speed and BLEU per beam, then peak RSS."""
+                 repeats: int, threads: int, batch_size: int | None) -> dict:
+    """Our Translator (fp32, bf16 or int8 checkpoint, or an ensemble): speed and BLEU per beam, then peak RSS."""
     torch.set_num_threads(threads)
     tr = system.translator()
+    if batch_size:
+        tr.decode = replace(tr.decode, batch_size=batch_size)
     sources = [tr.source_ids(line)[0] for line in lines]
     out: dict = {}
     for beam in beams:
@@ -94,21 +101,23 @@ def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: b
     peak = peak_rss_mb()  # before the profiler's own memory
     for beam in beams:  # one extra profiled pass per beam, after the timed ones
         out[beam]["breakdown"] = profile.breakdown(lambda b=beam: tr.translate_ids(sources, beam=b), len(sources))
-    return {"beams": out, "peak_rss_mb": peak}
+    return {"beams": out, "peak_rss_mb": peak, "batch_size": tr.decode.batch_size}
 
 
 def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
-               repeats: int, threads: int) -> dict:
+               repeats: int, threads: int, batch_size: int | None) -> dict:
     """A CTranslate2 export: bench_ct2 per beam (timed as ours), BLEU from one more pass, peak RSS."""
     out: dict = {}
     for beam in beams:  # bench_ct2 loads its own translator and frees it on return
-        speed = bench_ct2(model_dir, lines, beam, repeats, intra_threads=threads)
+        speed = bench_ct2(model_dir, lines, beam, repeats, intra_threads=threads, batch_size=batch_size)
         seconds = len(lines) / speed["sentences_per_s"]
         out[beam] = {"seconds": [seconds], "tokens": round(speed["tokens_per_s"] * seconds)}
     tr = CT2Translator(model_dir, intra_threads=threads)
+    if batch_size:
+        tr.decode = replace(tr.decode, batch_size=batch_size)
     for beam in beams:
         out[beam]["bleu"] = decode_and_score(tr, Pairs(lines, refs, tokenized), beam, every=False).bleu
-    return {"beams": out, "peak_rss_mb": peak_rss_mb()}
+    return {"beams": out, "peak_rss_mb": peak_rss_mb(), "batch_size": tr.decode.batch_size}
 
 
 def command_seconds(args: list[str], src: Path, threads: int) -> float:
@@ -128,6 +137,11 @@ def _prepare_engine(engine: str, system: System, tmp: Path) -> tuple[System | Pa
     arguments; note); None = engine unavailable (note says why)."""
     if engine == "torch":
         return system, system.command_args(), ""
+    if engine == "torch-bf16":
+        if not native_bf16_cpu() and not torch.cuda.is_available():
+            return None, [], f"torch-bf16 skipped: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bf16"
+        bf16 = replace(system, precision="bf16")
+        return bf16, bf16.command_args(), ""
     checkpoint = system.paths[0]
     if engine == "torch-int8":
         tensors, meta = compress.quantize(checkpoint)
@@ -153,20 +167,23 @@ def bench_lines(checkpoint: Path, corpus: str | None = None, limit: int = 0) -> 
 def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, threads: int = 2,
                     beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None,
                     weights: list[float] | None = None, alpha: float | None = None, combine: str = "prob",
-                    corpus: str | None = None) -> dict:
+                    corpus: str | None = None, batch_sizes: tuple[int, ...] = ()) -> dict:
     """Measure every engine on the test split of `corpus`, else of the first checkpoint's corpus (an ensemble:
-    each member, then the ensemble, with the torch engine); returns the JSON record."""
+    each member, then the ensemble, with the torch engine), at each of `batch_sizes` (none: the model's
+    decode.batch_size); returns the JSON record."""
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
     if repeats < 1:
         raise MTError("--repeats must be at least 1")
+    if any(b < 1 for b in batch_sizes):
+        raise MTError("--batch-size must be at least 1")
     measured = systems(paths, weights, alpha, combine)
     notes = []
-    if len(paths) > 1 and engines != ["torch"]:
-        notes.append(f"an ensemble and its members are measured with the torch engine only "
-                     f"(not {', '.join(e for e in engines if e != 'torch')})")
-        engines = ["torch"]
+    if len(paths) > 1 and set(engines) - {"torch", "torch-bf16"}:
+        notes.append(f"an ensemble and its members are measured with the torch engines only "
+                     f"(not {', '.join(e for e in engines if not e.startswith('torch') or e == 'torch-int8')})")
+        engines = [e for e in engines if e in ("torch", "torch-bf16")] or ["torch"]
     test, lines, refs = bench_lines(paths[0], corpus, limit)
     src, tokenized = test.src, test.ref_tokenized
     record = {"bench": "translate", "checkpoint": " + ".join(map(str, paths)), "test": str(src), "sentences": len(lines),
@@ -180,22 +197,28 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
                 record["notes"].append(note)
                 log(note)
                 continue
-            log(f"{system.name}, {engine}: measuring {len(lines)} sentences, beams {list(beams)}")
             child = _ct2_child if engine.startswith("ct2") else _torch_child
-            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                res = pool.submit(child, model, lines, refs, tokenized, list(beams), repeats, threads).result()
-            for beam, m in res["beams"].items():
-                seconds = statistics.median(m["seconds"])
-                record["rows"].append({
-                    "system": system.name, "engine": engine, "beam": beam, "sentences_per_s": len(lines) / seconds,
-                    "tokens_per_s": m["tokens"] / seconds, "seconds": seconds, "bleu": m["bleu"],
-                    "peak_rss_mb": res["peak_rss_mb"], "breakdown": m.get("breakdown"),
-                    "command_seconds": command_seconds([*cmd_args, "--beam", str(beam)], tmp / "src.txt", threads)})
+            for batch_size in batch_sizes or (None,):
+                log(f"{system.name}, {engine}: measuring {len(lines)} sentences, beams {list(beams)}"
+                    + (f", batches of {batch_size}" if batch_size else ""))
+                with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+                    res = pool.submit(child, model, lines, refs, tokenized, list(beams), repeats, threads,
+                                      batch_size).result()
+                batch_args = ["--batch-size", str(res["batch_size"])]
+                for beam, m in res["beams"].items():
+                    seconds = statistics.median(m["seconds"])
+                    record["rows"].append({
+                        "system": system.name, "engine": engine, "batch": res["batch_size"], "beam": beam,
+                        "sentences_per_s": len(lines) / seconds, "tokens_per_s": m["tokens"] / seconds,
+                        "seconds": seconds, "bleu": m["bleu"], "peak_rss_mb": res["peak_rss_mb"],
+                        "breakdown": m.get("breakdown"),
+                        "command_seconds": command_seconds([*cmd_args, *batch_args, "--beam", str(beam)],
+                                                           tmp / "src.txt", threads)})
     record["bleu_kind"] = "corpus tokens" if tokenized else "ja (detokenized)"
     return record
 
 
-COLUMNS = [("system", "system", "{}"), ("engine", "engine", "{}"), ("beam", "beam", "{}"),
+COLUMNS = [("system", "system", "{}"), ("engine", "engine", "{}"), ("batch", "batch", "{}"), ("beam", "beam", "{}"),
            ("sentences_per_s", "sent/s", "{:.1f}"),
            ("tokens_per_s", "tok/s", "{:,.0f}"), ("bleu", "BLEU", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
            ("command_seconds", "mt translate s", "{:.2f}")]
@@ -204,7 +227,7 @@ COLUMNS = [("system", "system", "{}"), ("engine", "engine", "{}"), ("beam", "bea
 def format_translate(record: dict) -> list[str]:
     """The record as a table (header line first), then notes."""
     cells = [[head for _, head, _ in COLUMNS]]
-    cells += [[fmt.format(r[key]) for key, _, fmt in COLUMNS] for r in record["rows"]]
+    cells += [[fmt.format(r[key]) if key in r else "–" for key, _, fmt in COLUMNS] for r in record["rows"]]
     lines = [f"{record['checkpoint']} on {record['test']} ({record['sentences']} sentences), "
              f"{record['threads']} threads, median of {record['repeats']}; {record['cpu']}, torch {record['torch']}"]
     lines += aligned(cells)
@@ -212,6 +235,6 @@ def format_translate(record: dict) -> list[str]:
                  f"tokenized); mt translate s: the whole command, one run")
     for r in record["rows"]:
         if r.get("breakdown"):
-            lines.append(f"{r['system']}, {r['engine']}, beam {r['beam']}:")
+            lines.append(f"{r['system']}, {r['engine']}, batch {r.get('batch', '?')}, beam {r['beam']}:")
             lines += profile.format_breakdown(r["breakdown"], "sentence")
     return lines + [f"note: {n}" for n in record["notes"]]
