@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from mt.masks import causal_mask, padding_mask
 from mt.model_config import TransformerConfig  # noqa: F401  (the family's config, torch-free)
@@ -20,18 +21,10 @@ from mt.state import per_sentence
 from mt.vocab import PAD
 
 
-def random_bytes(shape: torch.Size, device: torch.device) -> Tensor:
-    """Uniform random bytes of `shape`, drawn as 64-bit words: one generator call per 8 bytes (2× faster on CPU
-    than a byte per call)."""
-    n = shape.numel()
-    words = torch.empty((n + 7) // 8, dtype=torch.int64, device=device).random_(-2 ** 63, None)
-    return words.view(torch.uint8)[:n].view(shape)
-
-
 class Dropout(nn.Module):
-    """Inverted dropout. On CPU it draws one random byte per element (random_bytes), ~4× cheaper than nn.Dropout
-    there; the drop rate is rounded to a multiple of 1/256 (0.1 → 0.1016) and outputs are rescaled to match.
-    Elsewhere (CUDA) it is torch's fused dropout at the exact rate."""
+    """Inverted dropout. On CPU it draws one random byte per element, ~2× cheaper than nn.Dropout there; the
+    drop rate is rounded to a multiple of 1/256 (0.1 → 0.1016) and outputs are rescaled to match. Elsewhere
+    (CUDA) it is torch's fused dropout at the exact rate."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -44,7 +37,9 @@ class Dropout(nn.Module):
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, True)
-        keep = random_bytes(x.shape, x.device) >= self.threshold
+        if self.threshold == 0:  # p below 1/512 rounds to no dropout
+            return x
+        keep = torch.empty_like(x, dtype=torch.uint8).random_(0, 256) >= self.threshold
         return x * keep * self.scale
 
 
@@ -102,13 +97,14 @@ class MultiHeadAttention(nn.Module):
         if self.record or (not self.training and q.device.type == "cpu"):
             # written out, in fp32 as on CPU always: what attention plots and unknown-word replacement read, and
             # outside training faster than the fused kernel (decoding's one or few queries per row: docs/speed.md)
-            scores = q.float() @ k.float().transpose(-2, -1) / math.sqrt(self.d_k)  # (B, h, T_q, T_k)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            weights = scores.softmax(-1)
-            if self.record:
-                self.weights = weights
-            x = (weights @ v.float()).to(q.dtype)
+            with record_function("mt.attention"):  # a label for `mt bench`'s breakdown (mt/tools/profile.py)
+                scores = q.float() @ k.float().transpose(-2, -1) / math.sqrt(self.d_k)  # (B, h, T_q, T_k)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = scores.softmax(-1)
+                if self.record:
+                    self.weights = weights
+                x = (weights @ v.float()).to(q.dtype)
         elif q.device.type == "cpu":
             # in fp32 even under bf16 autocast or with bf16 weights: torch's CPU bf16 kernel is slower (its
             # backward 2.4–3.7× in docs/speed.md, decoding ~15 %)
