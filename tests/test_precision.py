@@ -8,6 +8,7 @@ import torch
 
 from mt import checkpoint as ckpt
 from mt import optim
+from mt.cli import main
 from mt.errors import MTError
 from mt.experiments import best_checkpoint
 from mt.tools import compress
@@ -82,3 +83,12 @@ def test_bf16_decoding_refuses_an_int8_checkpoint(tiny_run, tmp_path, monkeypatc
     ckpt.save(tmp_path / "int8.safetensors", tensors, meta)
     with pytest.raises(MTError, match="int8"):
         Translator.from_checkpoint(tmp_path / "int8.safetensors", precision="bf16")
+
+
+def test_evaluate_in_bf16_reads_every_check_and_names_its_outputs(tiny_run, monkeypatch, capsys):
+    """The whole `mt evaluate` path with bf16 weights: teacher-forced reads (unknown words, dropped words) too."""
+    monkeypatch.setattr(optim, "native_bf16_cpu", lambda: True)
+    assert main(["evaluate", "--run", str(tiny_run), "--split", "test", "--precision", "bf16"]) == 0
+    cap = capsys.readouterr()
+    assert "(bf16 weights)" in cap.err and "BLEU" in cap.out
+    assert (tiny_run / "hyps-test.bf16.txt").exists() and (tiny_run / "eval-test.bf16.json").exists()
