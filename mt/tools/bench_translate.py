@@ -180,10 +180,10 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
         raise MTError("--batch-size must be at least 1")
     measured = systems(paths, weights, alpha, combine)
     notes = []
-    if len(paths) > 1 and set(engines) - {"torch", "torch-bf16"}:
-        notes.append(f"an ensemble and its members are measured with the torch engines only "
-                     f"(not {', '.join(e for e in engines if not e.startswith('torch') or e == 'torch-int8')})")
-        engines = [e for e in engines if e in ("torch", "torch-bf16")] or ["torch"]
+    others = [e for e in engines if e not in ("torch", "torch-bf16")]  # engines that decode one model, not an ensemble
+    if len(paths) > 1 and others:
+        notes.append(f"an ensemble and its members are measured with the torch engines only (not {', '.join(others)})")
+        engines = [e for e in engines if e not in others] or ["torch"]
     test, lines, refs = bench_lines(paths[0], corpus, limit)
     src, tokenized = test.src, test.ref_tokenized
     record = {"bench": "translate", "checkpoint": " + ".join(map(str, paths)), "test": str(src), "sentences": len(lines),
