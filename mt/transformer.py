@@ -106,8 +106,8 @@ class MultiHeadAttention(nn.Module):
                     self.weights = weights
                 x = (weights @ v.float()).to(q.dtype)
         elif q.device.type == "cpu":
-            # in fp32 even under bf16 autocast or with bf16 weights: torch's CPU bf16 kernel is slower (its
-            # backward 2.4–3.7× in docs/speed.md, decoding ~15 %)
+            # training: in fp32 even under bf16 autocast, torch's CPU bf16 kernel is slower (forward and backward
+            # 2.4–3.7×, docs/speed.md)
             with torch.autocast("cpu", enabled=False):
                 x = F.scaled_dot_product_attention(
                     q.float(), k.float(), v.float(), attn_mask=mask,

@@ -254,15 +254,18 @@ def precision_note(translator: Translator) -> str | None:
 
 
 def describe(paths: list[Path], translator: Translator) -> str:
-    """What a translator decodes with, for stderr: the checkpoint, or every ensemble member and its weight."""
-    weights = " (bf16 weights)" if translator.precision == "bf16" else ""
+    """What a translator decodes with, for stderr: the checkpoint, or every ensemble member and its weight; then
+    bf16 weights, or why bf16 was asked for and fp32 runs (precision_note)."""
     if len(paths) == 1:
-        return f"{paths[0]}{weights}"
-    weights, combine = translator.model.weights, translator.model.combine
-    how = "mean of probabilities" if combine == "prob" else "mean of log-probabilities"
-    return (f"an ensemble of {len(paths)} ({how}): "
-            + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, weights))
-            + (" in bf16" if translator.precision == "bf16" else ""))
+        what = str(paths[0])
+    else:
+        how = "mean of probabilities" if translator.model.combine == "prob" else "mean of log-probabilities"
+        what = (f"an ensemble of {len(paths)} ({how}): "
+                + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, translator.model.weights)))
+    if translator.precision == "bf16":
+        return f"{what} (bf16 weights)"
+    note = precision_note(translator)
+    return f"{what}; {note}" if note else what
 
 
 def _check_shared(path_a: Path, a: Translator, path_b: Path, b: Translator) -> None:

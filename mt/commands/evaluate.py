@@ -36,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
                                                       numbers=args.numbers, coverage=args.coverage,
                                                       names=args.names, precision=args.precision)
     common.note(f"evaluating {translate.describe(paths, translator)} on {eval_set.src}")
-    if note := translate.precision_note(translator):
-        common.note(note)
     out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
                                           combine=args.combine, name=args.name)
     if args.dictionary:  # hyps-<split>.<dictionary>.txt: beside the run's own outputs, not over them

@@ -51,7 +51,5 @@ def run(args: argparse.Namespace) -> int:
                           queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching,
                           split=not args.no_split)
     common.note(f"serving {translate.describe(paths, translator)} on http://{args.host}:{args.port}/")
-    if note := translate.precision_note(translator):
-        common.note(note)
     serve.serve(translator, paths, args.host, args.port, limits, args.dropped)
     return 0

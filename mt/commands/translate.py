@@ -73,8 +73,6 @@ def _torch(args: argparse.Namespace):
                                                       numbers=args.numbers, coverage=args.coverage,
                                                       names=args.names, precision=args.precision)
     common.note(f"translating with {translate.describe(paths, translator)}")
-    if note := translate.precision_note(translator):
-        common.note(note)
     return translator
 
 
