@@ -104,10 +104,13 @@ class DecodeConfig:
     numbers: Literal["model", "source"] = "model"  # source: an output number that says otherwise is the source's (mt/renumber.py)
     names: Literal["model", "source"] = "model"  # source: rare names reach the model as <unk> and are copied back (mt/names.py)
     precision: Literal["fp32", "bf16"] = "fp32"  # weights for decoding; bf16 where native (a CPU without it: fp32, noted)
+    clauses: int = 0  # > 0: a sentence of more words than this is translated clause by clause at ", but/so/and" (mt/sentences.py)
 
     def __post_init__(self) -> None:
         if not self.coverage >= 0:
             raise MTError(f"config decode.coverage must be ≥ 0 (0: off), got {self.coverage}")
+        if self.clauses < 0:
+            raise MTError(f"config decode.clauses must be ≥ 0 (0: off), got {self.clauses}")
 
 
 @dataclass(frozen=True)

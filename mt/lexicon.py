@@ -12,11 +12,13 @@ becomes instead:
   as it is where no dictionary is loaded;
 - otherwise the word is looked up in JMdict (the `jamdict` and `jamdict-data` packages: the extra
   `mt-enja[dict]`; JMdict is © the Electronic Dictionary Research and Development Group, CC BY-SA 4.0);
+- a number in words (*eighty-five*) becomes its digits (85), before any lookup;
 - a word JMdict lacks is rendered as a name if the user capitalised it (a sentence's first word: *Yuki is
   my friend*), else copied as before (and `mt check` flags it `untranslated`).
 
 The sense is chosen by a rule: among the entries with a gloss equal to the word (or to "to <word>", how
-JMdict glosses verbs; after removing a plural or -ed/-ing ending if the word itself has none; an irregular
+JMdict glosses verbs, or to the word and a note in brackets, "natto (fermented soybeans)"; a hyphenated word
+also with a space, round-trip → "round trip"; after removing a plural or -ed/-ing ending if the word itself has none; an irregular
 form by its base first, went → go, unless it is a word of its own as often, left), prefer a
 match in the entry's first sense, then the more frequent entry (JMdict's priority tags: ichi1, news1,
 spec1, gai1 count 2, their "2" forms 1), then the earlier gloss. The Japanese is the entry's first kanji
@@ -33,6 +35,7 @@ from typing import Any
 
 from mt.errors import MTError
 from mt.names import PERSON, Candidate, capitalised, render, spellings, written_as
+from mt.numbers import english_numbers
 
 NAMES = ("none", "jmdict")
 _FREQUENT = {"ichi1": 2, "news1": 2, "spec1": 2, "gai1": 2, "ichi2": 1, "news2": 1, "spec2": 1, "gai2": 1}
@@ -137,9 +140,11 @@ class JMdict:
         a capital (monday → Monday) after; `capital`: only that."""
         if not _WORD.fullmatch(word):
             return None
-        for form in lemmas(word):
+        spaced = [word.replace("-", " ")] if "-" in word else []  # round-trip: JMdict glosses "round trip"
+        for form in [*lemmas(word), *spaced]:
             if not capital:
-                entries = list(self._jam.lookup(form).entries) + list(self._jam.lookup(f"to {form}").entries)
+                entries = [e for query in (form, f"to {form}", f"{form} (%")  # natto (fermented soybeans)
+                           for e in self._jam.lookup(query).entries]
                 found = choose(form, entries, verb=VERB_FORMS.get(word) == form)
                 if found:
                     return found
@@ -171,10 +176,25 @@ def load(name: str) -> JMdict | None:
     return JMdict() if name == "jmdict" else None
 
 
+def _numeral(word: str) -> str | None:
+    """A number written in words (eighty-five, twelve) → its digits (85, 12); anything else → None (an
+    ordinal in digits, 16th, stays: mt/renumber.py writes a date's day as 16日)."""
+    if not _WORD.fullmatch(word.lower()):  # words only: "1,200" is copied as written
+        return None
+    found = english_numbers(word)
+    if len(found) == 1 and found[0].kind == "number" and found[0].text.lower() == word.lower():
+        value = found[0].value
+        return str(int(value)) if value == int(value) else str(value)
+    return None
+
+
 def fill(word: str, raw: str, dictionary: JMdict | None,
          rank: Callable[[str], int | None] = lambda form: None) -> str:
     """What an output <unk> that copies source word `word` becomes (the rule in the module docstring);
     `rank(form)`: a Japanese form's place in the target vocabulary, None if absent (names.render)."""
+    numeral = _numeral(word)
+    if numeral:
+        return numeral
     written = written_as(word, raw)
     name = capitalised(word, raw)
     if name and dictionary is not None:

@@ -9,6 +9,11 @@ small_parallel_enja) stays one piece, and these do not end a sentence:
   a common sentence opener ("at 5 p.m. The train …" splits, "the U.S. Army" does not);
 - No. Vol. p. … before a number; decimals (3.5), ellipses (... …), a mark without space after it.
 
+A long sentence that joins clauses with ", but" / ", so" / ", and" (decode.clauses: more words than that) can be
+translated clause by clause (coordinated): models trained on short sentences drop the second clause of a long
+one, and a clause alone is the length they were trained on. The parts are joined again by the conjunction's
+Japanese sentence opener (しかし、 だから、 そして、 それから、), which says what the English says.
+
 A sentence still longer than the model's limit is cut (split_clauses) at sentence punctuation, then at ; : —,
 then commas, then before a conjunction, then between words, and as a last resort inside a word; neighbouring
 parts are merged back as long as they fit, so the pieces are few and long. `plan_line` says which cuts it made.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _END = re.compile(r"[.?!…]+[\"'”’»)\]]*(?=\s+(\S+))")  # a candidate: marks, closers; group 1: the next word
 _OPENERS = "\"'“‘«([¿¡"
@@ -72,6 +77,49 @@ def split_sentences(line: str) -> list[str]:
             start = match.end()
     rest = line[start:].strip()
     return [s for s in out if s] + ([rest] if rest else [])
+
+
+# A clause joined by a coordinating conjunction: ", and|but|so|yet" (or "but|so" without the comma before a
+# personal pronoun, "and so" too), then a subject and at least two more words. Not "so that", not "and" without the comma
+# ("my wife and I went").
+_SUBJECT = (r"(?:i|you|he|she|it|we|they|there|this|that|these|those|the|a|an|my|your|his|her|our|their|its|"
+            r"everyone|everybody|nobody|someone|somebody|nothing|everything)(?:'[a-z]+)?")
+_PRONOUN = r"(?:i|you|he|she|it|we|they|there)(?:'[a-z]+)?"
+_CLAUSE = re.compile(rf",\s+(and\s+then|and|but|so|yet)\s+(?=(?!that\b){_SUBJECT}\s+\S+\s+\S)"
+                     rf"|\s+(?:and\s+)?(but|so)\s+(?=(?!that\b){_PRONOUN}\s+\S+\s+\S)", re.IGNORECASE)
+CONNECTIVES = {"and": "そして、", "and then": "それから、", "but": "しかし、", "yet": "しかし、", "so": "だから、"}
+_END_MARKS = ".?!…"
+
+
+def coordinated(sentence: str, more_than: int) -> list[tuple[str, str]]:
+    """A sentence of more than `more_than` words → its coordinated clauses as (Japanese opener, English clause),
+    the first with opener ""; each clause made a sentence (capitalised, ending in the sentence's mark: "." for
+    all but the last). A sentence with no such join, or not that long (or more_than = 0), comes back whole.
+    A clause of fewer than three words stays with its neighbour ("Yes, but I do" is one sentence)."""
+    if more_than <= 0 or len(sentence.split()) <= more_than:
+        return [("", sentence)]
+    parts, start, opener = [], 0, ""
+    for match in _CLAUSE.finditer(sentence):
+        left = sentence[start: match.start()].strip()
+        word = " ".join((match.group(1) or match.group(2)).lower().split())
+        if word == "and" and "," in left:  # "apples, bread, and the milk we need": a list, not two clauses
+            continue
+        if len(left.split()) < 3:
+            continue
+        parts.append((opener, left))
+        opener, start = CONNECTIVES[word], match.end()
+    if not parts:
+        return [("", sentence)]
+    parts.append((opener, sentence[start:].strip()))
+    end = sentence.rstrip()[-1]
+    last = len(parts) - 1
+    return [(o, _as_sentence(c, end if k == last else ".")) for k, (o, c) in enumerate(parts)]
+
+
+def _as_sentence(clause: str, mark: str) -> str:
+    """A clause → a sentence: first letter capitalised, ending in `mark` unless it ends in a mark already."""
+    clause = clause[:1].upper() + clause[1:]
+    return clause if clause[-1] in _END_MARKS or mark not in _END_MARKS else clause + mark
 
 
 # Cut points of an over-long sentence, strongest first: (name for the note, pattern of the gaps cut at).
@@ -149,15 +197,19 @@ def split_clauses(sentence: str, max_tokens: int, count: Callable[[str], int]) -
 
 @dataclass(frozen=True)
 class Plan:
-    """What one input line is translated as: its pieces in order, and what to tell the user about them."""
+    """What one input line is translated as: its pieces in order, the Japanese each piece's translation is
+    preceded by ("" or a clause's opener, as しかし、), and what to tell the user about them."""
 
     pieces: list[str]
     notes: list[str]
+    openers: list[str] = field(default_factory=list)  # one per piece; empty: none
 
 
-def plan_line(line: str, max_tokens: int, count: Callable[[str], int], split: bool = True) -> Plan:
+def plan_line(line: str, max_tokens: int, count: Callable[[str], int], split: bool = True,
+              clauses: int = 0) -> Plan:
     """A line → the pieces to translate. split=False: the line whole (the model truncates it past
-    `max_tokens`, and a note says so); else its sentences, each over-long one cut by split_clauses, with a note."""
+    `max_tokens`, and a note says so); else its sentences, a sentence of more than `clauses` words (0: none)
+    split into its coordinated clauses, and each over-long piece cut by split_clauses, with a note."""
     if not line.strip():
         return Plan([], [])
     if not split:
@@ -165,16 +217,16 @@ def plan_line(line: str, max_tokens: int, count: Callable[[str], int], split: bo
         return Plan([line], [f"longer than {max_tokens} tokens, translated from a truncated source "
                              f"(sentence splitting is off)"] if over else [])
     sentences = split_sentences(line)
-    pieces, notes = [], []
+    pieces, notes, openers = [], [], []
     for k, sentence in enumerate(sentences, 1):
-        n = count(sentence)
-        if n <= max_tokens:
-            pieces.append(sentence)
-            continue
-        cut, used = _split(sentence, max_tokens, count)
-        which = f"sentence {k} of {len(sentences)}, " if len(sentences) > 1 else ""
-        how = " and ".join(name for name, _ in [*LEVELS, (INSIDE_WORDS, None)] if name in used)
-        notes.append(f"{which}{n} tokens, more than the model's limit of {max_tokens}: translated in {len(cut)} "
-                     f"pieces split at {how}")
-        pieces.extend(cut)
-    return Plan(pieces, notes)
+        for opener, clause in coordinated(sentence, clauses):
+            n = count(clause)
+            cut, used = _split(clause, max_tokens, count) if n > max_tokens else ([clause], set())
+            if used:
+                which = f"sentence {k} of {len(sentences)}, " if len(sentences) > 1 else ""
+                how = " and ".join(name for name, _ in [*LEVELS, (INSIDE_WORDS, None)] if name in used)
+                notes.append(f"{which}{n} tokens, more than the model's limit of {max_tokens}: translated in "
+                             f"{len(cut)} pieces split at {how}")
+            pieces.extend(cut)
+            openers.extend([opener] + [""] * (len(cut) - 1))
+    return Plan(pieces, notes, openers)

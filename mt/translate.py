@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,8 +21,9 @@ from mt.errors import MTError
 from mt.lexicon import fill
 from mt.lexicon import load as load_dictionary
 from mt.names import forms, mask, name_in, titles, written_as
+from mt.numbers import unmatched
 from mt.optim import use_bf16
-from mt.renumber import from_source
+from mt.renumber import from_source, proxy, shapes
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
 from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
@@ -59,49 +61,31 @@ class Translator:
         self.model, self.decode, self.device = model, decode, torch.device(device)
         self.src_pipe, self.tgt_pipe, self.src_vocab, self.tgt_vocab = src_pipe, tgt_pipe, src_vocab, tgt_vocab
         self.dictionary = load_dictionary(decode.dictionary)
+        self._numerals: dict[str, list[str]] | None = None  # numerals of the source vocabulary by shape (renumber)
 
     @classmethod
-    def from_checkpoint(cls, path, device: str = "cpu", alpha: float | None = None,
-                        keep_unk: bool = False, beam: int | None = None, dictionary: str | None = None,
-                        numbers: str | None = None, coverage: float | None = None,
-                        names: str | None = None, precision: str | None = None) -> Translator:
-        """Load a checkpoint; `alpha`, `beam`, `dictionary`, `numbers`, `coverage`, `names` and `precision`
-        override the length penalty, default beam, unknown-word dictionary, number rule, coverage β, name rule
-        and weight precision of its decode config; `keep_unk` turns unknown-word replacement off."""
+    def from_checkpoint(cls, path, device: str = "cpu", keep_unk: bool = False, **overrides) -> Translator:
+        """Load a checkpoint. `overrides`: fields of its decode config to set (beam, alpha, dictionary, numbers,
+        coverage, names, precision, clauses: mt/config.py DecodeConfig), None or a beam of 0 = the run's own;
+        `keep_unk` turns unknown-word replacement off."""
         model, cfg, meta = ckpt.load_model(path, device)
-        if precision is not None:
-            cfg = replace(cfg, decode=replace(cfg.decode, precision=precision))
-        model = decoding_weights(model, cfg.decode.precision, torch.device(device), meta.get("quantized"), path)
-        if dictionary is not None:
-            cfg = replace(cfg, decode=replace(cfg.decode, dictionary=dictionary))
-        if numbers is not None:
-            cfg = replace(cfg, decode=replace(cfg.decode, numbers=numbers))
-        if coverage is not None:
-            cfg = replace(cfg, decode=replace(cfg.decode, coverage=coverage))
-        if names is not None:
-            cfg = replace(cfg, decode=replace(cfg.decode, names=names))
-        if alpha is not None:
-            cfg = replace(cfg, decode=replace(cfg.decode, alpha=alpha))
-        if beam:
-            cfg = replace(cfg, decode=replace(cfg.decode, beam=beam))
+        given = {k: v for k, v in overrides.items() if v is not None and not (k == "beam" and not v)}
         if keep_unk:
-            cfg = replace(cfg, decode=replace(cfg.decode, replace_unk=False))
+            given["replace_unk"] = False
+        cfg = replace(cfg, decode=replace(cfg.decode, **given))
+        model = decoding_weights(model, cfg.decode.precision, torch.device(device), meta.get("quantized"), path)
         src_pipe = Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp")))
         tgt_pipe = Pipeline(cfg.data.tgt_tokenizer, ckpt.sp_from_json(meta.get("tgt_sp")))
         return cls(model, src_pipe, tgt_pipe, Vocab.from_json(meta["src_vocab"]),
                    Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device)
 
     @classmethod
-    def from_checkpoints(cls, paths: list[Path], device: str = "cpu", alpha: float | None = None,
-                         keep_unk: bool = False, weights: list[float] | None = None,
-                         combine: str = "prob", beam: int | None = None,
-                         dictionary: str | None = None, numbers: str | None = None,
-                         coverage: float | None = None, names: str | None = None,
-                         precision: str | None = None) -> Translator:
+    def from_checkpoints(cls, paths: list[Path], device: str = "cpu", keep_unk: bool = False,
+                         weights: list[float] | None = None, combine: str = "prob", **overrides) -> Translator:
         """One checkpoint, or an ensemble of several (mt/ensemble.py) that must share vocabularies and
-        pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's."""
-        first = cls.from_checkpoint(paths[0], device, alpha, keep_unk, beam, dictionary, numbers, coverage, names,
-                                    precision)
+        pipelines, combined by `combine`; the search settings (beam, α, …) are the first checkpoint's, with
+        `overrides` (as from_checkpoint)."""
+        first = cls.from_checkpoint(paths[0], device, keep_unk, **overrides)
         if len(paths) == 1:
             if weights and len(weights) != 1:
                 raise MTError(f"--weights: {len(weights)} weights for 1 model")
@@ -126,17 +110,28 @@ class Translator:
         """The most source tokens the model reads: decode.max_src_len, or fewer where its positions end."""
         return min(self.decode.max_src_len, self.model.max_output_positions() - 1)
 
-    def source_ids(self, text: str, masked: bool = False) -> tuple[list[int], bool]:
+    def source_ids(self, text: str, masked: bool = False, proxies: bool = True) -> tuple[list[int], bool]:
         """A raw sentence → ids, truncated to source_limit() (second value: was it truncated); `masked`:
-        rare names become <unk> and titles the vocabulary lacks one it has (mt/names.py)."""
+        rare names become <unk> and titles the vocabulary lacks one it has (mt/names.py). With
+        decode.numbers = "source", a number the vocabulary lacks (45, 10:30, thirty-two: the model would drop
+        it as <unk>) reaches the model as one it knows of the same shape (30, 10:00, 20), and mt/renumber.py
+        writes the source's number back into the translation (`proxies`=False: not)."""
         tokens = self.source_tokens(text)
         if masked:
             tokens = titles(tokens, self.src_vocab.stoi.__contains__)
             ids = mask(tokens, self.src_vocab.encode(tokens), text, first_is_name=self._first_is_name)
         else:
             ids = self.src_vocab.encode(tokens)
+        if proxies and self._proxies_numbers() and UNK in ids:
+            if self._numerals is None:
+                self._numerals = shapes(self.src_vocab.itos)
+            stand_in = [proxy(t, self._numerals, tokens) if i == UNK else None for t, i in zip(tokens, ids)]
+            ids = [self.src_vocab.stoi[p] if p else i for p, i in zip(stand_in, ids)]
         limit = self.source_limit()
         return ids[:limit], len(ids) > limit
+
+    def _proxies_numbers(self) -> bool:
+        return self.decode.numbers == "source" and self.src_pipe.sp_model is None
 
     def output(self, hyp: Hypothesis, copies: list[str | None] | None = None) -> Output:
         """A hypothesis → text; `copies[t]` (unknown-word replacement) stands in for output token t."""
@@ -177,10 +172,20 @@ class Translator:
                   batch_size: int | None = None) -> list[list[Output]]:
         """Raw sentences → n-best Outputs each; empty input lines give an empty output.
 
-        With decode.names = "source" (and a word vocabulary), a sentence whose translation lost a rare name
-        (none of the ways to write it is in the output: mt/names.py) is decoded again with its names as
-        <unk>, which the model carries through and unknown-word replacement copies back."""
+        With decode.numbers = "source" (and a word vocabulary), a sentence with a number the vocabulary lacks
+        goes in with a known one in its place (source_ids) and is also decoded as it is; the translation that
+        gets fewer numbers wrong is kept (the proxied one where as many). With decode.names = "source", a
+        sentence whose translation lost a rare name (none of the ways to write it is in the output:
+        mt/names.py) is decoded again with its names as <unk>, which the model carries through and
+        unknown-word replacement copies back."""
         out = self._translate(lines, beam, nbest, batch_size, masked=False)
+        if self._proxies_numbers():  # where a number went in as another, the translation without it if it is better
+            proxied = [i for i, line in enumerate(lines) if line.strip() and self.source_ids(line)[0] !=
+                       self.source_ids(line, proxies=False)[0]]
+            plain = self._translate([lines[i] for i in proxied], beam, nbest, batch_size, False, proxies=False)
+            for i, o in zip(proxied, plain):
+                if _number_faults(lines[i], o[0].text) < _number_faults(lines[i], out[i][0].text):
+                    out[i] = o
         # a masked name comes back only by copying: with replace_unk and an attention to copy by
         if (self.decode.names == "source" and self.src_pipe.sp_model is None and self.decode.replace_unk
                 and cross_attention(self.model) is not None):
@@ -202,7 +207,7 @@ class Translator:
             return False
         tokens = self.source_tokens(line)
         plain = self.src_vocab.encode(tokens)
-        masked = self.source_ids(line, masked=True)[0]
+        masked = self.source_ids(line, masked=True, proxies=False)[0]
         for token, a, b in zip(tokens, plain, masked):
             if a == b:
                 continue
@@ -216,8 +221,10 @@ class Translator:
         return False
 
     def _translate(self, lines: list[str], beam: int | None, nbest: int, batch_size: int | None,
-                   masked: bool) -> list[list[Output]]:
-        sources = [self.source_ids(line, masked)[0] if line.strip() else [] for line in lines]
+                   masked: bool, proxies: bool = True) -> list[list[Output]]:
+        if not lines:
+            return []
+        sources = [self.source_ids(line, masked, proxies)[0] if line.strip() else [] for line in lines]
         todo = [i for i, s in enumerate(sources) if s or lines[i].strip()]
         hyps = self.translate_ids([sources[i] for i in todo], beam, nbest, batch_size)
         copies: dict[tuple[int, int], list[str | None]] = {}
@@ -235,6 +242,12 @@ class Translator:
                 out[i] = [replace(o, text=from_source(lines[i], o.text), tokens=from_source(lines[i], o.tokens))
                           for o in out[i]]
         return out
+
+
+def _number_faults(src: str, text: str) -> int:
+    """The numbers a translation gets wrong: the source's it does not say and its own the source does not say."""
+    missing, extra = unmatched(src, text)
+    return len(missing) + len(extra)
 
 
 def decoding_weights(model, precision: str, dev: torch.device, quantized: bool, path) -> torch.nn.Module:
@@ -303,28 +316,39 @@ def translate_lines(translator, lines: list[str], beam: int | None = None, nbest
     def count(text: str) -> int:
         return len(source_tokens(text, translator.src_pipe, translator.src_vocab))
 
-    plans = [plan_line(line, limit, count, split) for line in lines]
+    clauses = getattr(translator.decode, "clauses", 0)  # CTranslate2's translator has no such setting
+    plans = [plan_line(line, limit, count, split, clauses) for line in lines]
     pieces = [piece for plan in plans for piece in plan.pieces]
     outputs = translator.translate(pieces, beam, nbest, batch_size) if pieces else []
     result, start = [], 0
     for plan in plans:
-        result.append(_joined(outputs[start: start + len(plan.pieces)], plan.notes, nbest))
+        result.append(_joined(outputs[start: start + len(plan.pieces)], plan.notes, nbest, plan.openers))
         start += len(plan.pieces)
     return result
 
 
-def _joined(outputs: list[list[Output]], notes: list[str], nbest: int) -> LineTranslation:
-    """A line's pieces' n-best lists → the line's: a lone piece's own list, else the pieces' 1-bests joined
-    (Japanese text without spaces, corpus tokens with one; the score is the sum of theirs)."""
+def _joined(outputs: list[list[Output]], notes: list[str], nbest: int,
+            openers: list[str] | None = None) -> LineTranslation:
+    """A line's pieces' n-best lists → the line's: a lone piece's own list, else the pieces' 1-bests joined,
+    each after its opener (しかし、 before a "but" clause; Japanese text without spaces, corpus tokens with one;
+    the score is the sum of the pieces')."""
     if len(outputs) <= 1:
         return LineTranslation(outputs[0] if outputs else [Output("", "", 0.0)], notes)
     best = [o[0] for o in outputs]
-    joined = Output(detokenize_ja([o.text for o in best if o.text]), " ".join(o.tokens for o in best if o.tokens),
-                    sum(o.score for o in best))
+    openers = openers or [""] * len(best)
+    texts = [t for opener, o in zip(openers, best) for t in (opener, o.text) if t]
+    tokens = [t for opener, o in zip(openers, best)
+              for t in (_opener_tokens(opener), o.tokens) if t]
+    joined = Output(detokenize_ja(texts), " ".join(tokens), sum(o.score for o in best))
     if nbest > 1:
         notes = [*notes, f"translated as {len(outputs)} sentences or pieces: n-best lists are for a line "
                          f"translated whole; given is one translation, the best of each piece joined"]
     return LineTranslation([joined], notes)
+
+
+def _opener_tokens(opener: str) -> str:
+    """A clause opener (しかし、) as corpus tokens (しかし 、), as every target tokenizer here splits it."""
+    return " ".join(re.findall(r"[^、]+|、", opener))
 
 
 def _read_lines(source: BinaryIO, out: queue.Queue) -> None:

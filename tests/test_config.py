@@ -26,6 +26,8 @@ def test_config_round_trip_and_errors():
         config.build({"trian": {}})
     with pytest.raises(MTError, match="unknown model"):
         config.build({}, model_type="lstm")
+    with pytest.raises(MTError, match="decode.clauses must be ≥ 0"):
+        config.build({"decode": {"clauses": -1}})
 
 
 ENUMERATED = [  # every option with a fixed set of values, a typo of it, and one valid value it must name

@@ -123,7 +123,8 @@ def test_jmdict_without_its_packages_says_how_to_install(monkeypatch):
 
 @pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")
 @pytest.mark.parametrize("word, japanese", [("umbrella", "傘"), ("typhoon", "台風"), ("dentist", "歯医者"),
-                                            ("pilots", "パイロット"), ("icy", "冷たい")])
+                                            ("pilots", "パイロット"), ("icy", "冷たい"),
+                                            ("natto", "納豆")])  # glossed "natto (fermented soybeans)"
 def test_jmdict_lookups(word, japanese):
     assert lexicon.load("jmdict").lookup(word) == japanese
 
@@ -139,3 +140,18 @@ def test_jmdict_matches_glosses_written_with_a_capital():
 def test_jmdict_has_no_entry_for_nonsense_or_non_words():
     d = lexicon.load("jmdict")
     assert d.lookup("qzxvbnm") is None and d.lookup("5,000") is None
+
+
+@pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")
+def test_a_hyphenated_word_is_also_looked_up_with_a_space():
+    d = lexicon.load("jmdict")
+    assert d.lookup("round-trip") is not None and d.lookup("round-trip") == d.lookup("round trip".replace(" ", "-"))
+
+
+@pytest.mark.parametrize("word, expected", [("eighty-five", "85"), ("twelve", "12"), ("Twenty", "20"),
+                                            ("three-hundred", "300"), ("tea", "辞書"), ("first", "辞書"),
+                                            ("1,200", "1,200"), ("16th", "16th")])
+def test_a_number_in_words_becomes_digits_before_any_lookup(word, expected):
+    dictionary = NS(lookup=lambda word, capital=False: "辞書" if word.isalpha() else None,  # as JMdict: words only
+                    names=lambda written: ())
+    assert lexicon.fill(word, f"she is {word} now", dictionary) == expected

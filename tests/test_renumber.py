@@ -10,7 +10,7 @@ from mt import checks
 from mt.cli import main
 from mt.experiments import best_checkpoint
 from mt.numbers import Number
-from mt.renumber import from_source, render
+from mt.renumber import from_source, proxy, render, shape, shapes
 from mt.translate import Output, Translator
 
 
@@ -27,6 +27,7 @@ from mt.translate import Output, Translator
     ("My birthday is on October 3rd.", "私の誕生日は3月です。", "私の誕生日は10月3日です。"),  # month, then day
     ("It's ten to five now.", "今5時だ。", "今4時50分だ。"),
     ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "新しい計画は４月１日に始まる。"),
+    ("He was born on May 5th, 2012.", "彼は1980年5月5月に生まれた。", "彼は2012年5月5日5月に生まれた。"),  # days aside
 ])
 def test_a_number_said_otherwise_is_rewritten_and_then_passes_the_check(src, hyp, fixed):
     assert checks.number(src, hyp) is not None
@@ -85,3 +86,37 @@ def test_the_cli_refuses_an_unknown_number_rule(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["translate", "--numbers", "words"])
     assert exit_.value.code == 2 and "--numbers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("token, form", [("45", "99"), ("1,500", "9,999"), ("10:30", "99:99"), ("3.5", "9.9"),
+                                         ("thirty-two", "99"), ("five", "9"), ("tea", None), ("5th", None),
+                                         ("one-way", None), ("$", None)])
+def test_a_numeral_has_the_shape_of_its_digits(token, form):
+    assert shape(token) == form
+
+
+def test_a_number_the_vocabulary_lacks_goes_in_as_a_known_one_of_its_shape_not_in_the_sentence():
+    known = shapes(["<unk>", "the", "10", "3", "50", "20", "1,000", "7:30", "10:00", "minutes", "60"])
+    assert known == {"99": ["10", "50", "20", "60"], "9": ["3"], "9,999": ["1,000"], "9:99": ["7:30"],
+                     "99:99": ["10:00"]}
+    assert proxy("45", known, ["45", "minutes"]) == "10"  # the most frequent of its shape
+    assert proxy("45", known, ["10", "and", "45", "minutes"]) == "50"  # 10 is the sentence's own: the next
+    assert proxy("45", known, ["ten", "and", "45"]) == "50"  # so is ten
+    assert proxy("thirty-two", known, ["thirty-two", "students"]) == "10"
+    assert proxy("10:30", known, ["at", "10:30"]) == "10:00" and proxy("1,500", known, ["1,500"]) == "1,000"
+    assert proxy("12,345,678", known, []) is None and proxy("minutes", known, []) is None
+
+
+def test_the_translator_sends_an_unknown_number_as_a_known_one_only_with_numbers_from_the_source(tiny_run):
+    path = best_checkpoint(tiny_run)
+    model, source = Translator.from_checkpoint(path), Translator.from_checkpoint(path, numbers="source")
+    vocab, line = model.src_vocab, "I have 45 cats."
+    assert source.source_ids(line) == model.source_ids(line)  # the sample corpus has no numerals: <unk> stays
+    unk = vocab.stoi["<unk>"]
+    assert model.source_ids(line)[0][2] == unk
+    known, k = source.src_vocab, len(vocab.itos) // 2  # the vocabulary of `source` given a "30" in place of a word
+    del known.stoi[known.itos[k]]
+    known.itos[k], known.stoi["30"] = "30", k
+    source._numerals = None  # read from the vocabulary again
+    assert source.source_ids(line)[0][2] == k and model.source_ids(line)[0][2] == unk
+    assert source.source_ids("I have 456 cats.")[0][2] == unk  # no known numeral of that shape

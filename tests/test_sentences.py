@@ -12,7 +12,7 @@ import pytest
 from mt import search
 from mt.cli import main
 from mt.experiments import best_checkpoint
-from mt.sentences import plan_line, split_clauses, split_sentences
+from mt.sentences import coordinated, plan_line, split_clauses, split_sentences
 from mt.text import detokenize_ja
 from mt.translate import Translator, translate_lines
 from mt.vocab import UNK
@@ -135,6 +135,48 @@ def _mt_translate(monkeypatch, capsys, lines: list[str], *args: str) -> tuple[li
     return cap.out.split("\n")[:-1], cap.err
 
 
+CLAUSES = [  # (sentence, its clauses at decode.clauses = 6)
+    ("It was sunny this morning, but it started raining in the afternoon.",
+     [("", "It was sunny this morning."), ("しかし、", "It started raining in the afternoon.")]),
+    ("When we arrived at the station, it was raining hard, so we took a taxi to the hotel.",
+     [("", "When we arrived at the station, it was raining hard."), ("だから、", "We took a taxi to the hotel.")]),
+    ("I wanted to go but I was too busy with work?", [("", "I wanted to go."), ("しかし、", "I was too busy with work?")]),
+    ("We stayed in Nara for three nights, and then we went to Kyoto by train.",
+     [("", "We stayed in Nara for three nights."), ("それから、", "We went to Kyoto by train.")]),
+    ("He is rich, but he isn't happy, and his wife knows it well.",
+     [("", "He is rich."), ("しかし、", "He isn't happy."), ("そして、", "His wife knows it well.")]),
+    ("i was tired and so i went to bed early .", [("", "I was tired."), ("だから、", "I went to bed early .")]),
+]
+WHOLE = [  # not two clauses, or too short
+    "I bought apples, bread, and the milk you wanted.",  # a list
+    "My wife and I went to the park and we had lunch.",  # "and" without a comma
+    "I hurried, so that I could catch the first train.",  # so that
+    "Yes, but I do not like it at all.",  # a clause of one word
+    "Did you finish your homework, or did you play games all day?",  # "or": not joined
+    "He is rich, but he isn't.",  # six words: not more than 6
+]
+
+
+@pytest.mark.parametrize(("sentence", "expected"), CLAUSES)
+def test_coordinated_clauses_are_sentences_with_their_openers(sentence, expected):
+    assert coordinated(sentence, 6) == expected
+    assert coordinated(sentence, 0) == [("", sentence)]  # off
+    assert coordinated(sentence, len(sentence.split())) == [("", sentence)]  # not more words than the setting
+
+
+@pytest.mark.parametrize("sentence", WHOLE)
+def test_lists_short_clauses_and_other_joins_stay_whole(sentence):
+    assert coordinated(sentence, 6) == [("", sentence)]
+
+
+def test_plan_puts_each_clause_after_its_sentence_and_openers_beside_the_pieces():
+    line = f"Good morning. {CLAUSES[0][0]} Thank you!"
+    plan = plan_line(line, 200, lambda s: len(s.split()), clauses=6)
+    assert plan.pieces == ["Good morning.", *[c for _, c in CLAUSES[0][1]], "Thank you!"]
+    assert plan.openers == ["", "", "しかし、", ""] and plan.notes == []
+    assert plan_line(line, 200, lambda s: len(s.split())).pieces == split_sentences(line)  # clauses = 0: off
+
+
 def _translator(run: Path) -> Translator:
     return Translator.from_checkpoint(best_checkpoint(run))
 
@@ -198,3 +240,15 @@ def test_all_sentences_of_a_batch_are_decoded_together_and_unknown_words_copied_
     firsts = [t.outputs[0].tokens.split() for t in out]
     assert firsts[0][0] == "qwertyuiop" and "zxcvbnm" in firsts[0] and "<unk>" not in firsts[0]  # each its own
     assert firsts[2][0] == "Asdfgh" and "<unk>" not in firsts[2]  # copied as the user wrote it (mt/lexicon.py)
+
+
+def test_a_sentence_of_two_clauses_translates_as_the_clauses_do_joined_by_the_opener(tiny_run):
+    whole, plain = Translator.from_checkpoint(best_checkpoint(tiny_run), clauses=6), _translator(tiny_run)
+    sentence, clauses = CLAUSES[4]
+    alone = [o[0] for o in plain.translate([c for _, c in clauses], beam=1)]
+    line = translate_lines(whole, [sentence, "Thank you!"], beam=1)
+    assert line[0].outputs[0].text == detokenize_ja([t for (o, _), a in zip(clauses, alone) for t in (o, a.text) if t])
+    tokens = line[0].outputs[0].tokens.split()
+    assert tokens.count("しかし") == 1 and tokens.count("そして") == 1 and tokens.count("、") >= 2
+    assert line[1].outputs[0].text == plain.translate(["Thank you!"], beam=1)[0][0].text
+    assert translate_lines(plain, [sentence], beam=1)[0].outputs[0].text == plain.translate([sentence], beam=1)[0][0].text

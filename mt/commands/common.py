@@ -101,10 +101,15 @@ def _non_negative(text: str) -> float:
     return value
 
 
+TORCH_OPTIONS = ("dictionary", "coverage", "numbers", "names", "precision")  # the PyTorch engine's alone
+DECODE_OPTIONS = (*TORCH_OPTIONS, "clauses")
+
+
 def decode_options(p: argparse.ArgumentParser) -> None:
-    """--dictionary, --coverage, --numbers, --names and --precision: what a copied unknown word becomes
+    """--dictionary, --coverage, --numbers, --names, --precision and --clauses: what a copied unknown word becomes
     (mt/lexicon.py), the omission defence (mt/coverage.py), whose numbers the output says (mt/renumber.py),
-    whether rare names are copied through the model (mt/names.py), and the weights' precision."""
+    whether rare names are copied through the model (mt/names.py), the weights' precision, and which long
+    sentences are translated clause by clause (mt/sentences.py)."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],
                    help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
                         "(default: the run's decode.dictionary)")
@@ -122,3 +127,13 @@ def decode_options(p: argparse.ArgumentParser) -> None:
                    help="the weights' precision for decoding: bf16 is faster where the CPU has native bf16 (AVX-512 "
                         "BF16 or AMX) or on a GPU, and falls back to fp32 elsewhere (default: the run's "
                         "decode.precision)")
+    p.add_argument("--clauses", type=int, metavar="WORDS",
+                   help="translate a sentence of more than WORDS words clause by clause where it joins clauses "
+                        "with ', but' / ', so' / ', and' (joined again by しかし、/ だから、/ そして、; 0: never; "
+                        "default: the run's decode.clauses)")
+
+
+def decode_overrides(args: argparse.Namespace) -> dict:
+    """The decode settings a command's flags set (None: the run's own), for Translator.from_checkpoints."""
+    names = ("alpha", "beam", *DECODE_OPTIONS)
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}

@@ -31,10 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
     eval_set = evaluate.eval_set(paths[0], args.split, args.src, args.ref, args.ref_tokenized, args.corpus)
-    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
-                                                      args.combine, dictionary=args.dictionary,
-                                                      numbers=args.numbers, coverage=args.coverage,
-                                                      names=args.names, precision=args.precision)
+    translator = translate.Translator.from_checkpoints(paths, args.device, args.keep_unk, args.weights, args.combine,
+                                                      **common.decode_overrides(args))
     common.note(f"evaluating {translate.describe(paths, translator)} on {eval_set.src}")
     out_dir, name = evaluate.output_place(paths, eval_set, derived=bool(args.checkpoint), weights=args.weights,
                                           combine=args.combine, name=args.name)
@@ -48,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         name = f"{name}.names-{args.names}"
     if args.precision:
         name = f"{name}.{args.precision}"
+    if args.clauses is not None:
+        name = f"{name}.clauses-{args.clauses}"
     scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
                                check_model.for_translator(translator, paths[0], dropped=True))
     print(evaluate.format_scores(scores))

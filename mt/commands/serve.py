@@ -43,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from mt.tools import serve
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
-    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, False, args.weights, args.combine,
-                                                      args.beam, args.dictionary, args.numbers,
-                                                      args.coverage, args.names, args.precision)
+    translator = translate.Translator.from_checkpoints(paths, args.device, False, args.weights, args.combine,
+                                                      **common.decode_overrides(args))
     limits = serve.Limits(max_sentences=args.max_sentences, max_chars=args.max_chars,
                           max_batch_sentences=args.max_batch_sentences, max_wait_ms=args.max_wait_ms,
                           queue_size=args.queue_size, timeout_s=args.timeout, batching=not args.no_batching,

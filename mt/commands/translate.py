@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from mt.commands import common
@@ -68,10 +69,8 @@ def _torch(args: argparse.Namespace):
     from mt import experiments, translate
 
     paths = experiments.resolve_checkpoints(args.run, args.checkpoint)
-    translator = translate.Translator.from_checkpoints(paths, args.device, args.alpha, args.keep_unk, args.weights,
-                                                      args.combine, dictionary=args.dictionary,
-                                                      numbers=args.numbers, coverage=args.coverage,
-                                                      names=args.names, precision=args.precision)
+    translator = translate.Translator.from_checkpoints(paths, args.device, args.keep_unk, args.weights, args.combine,
+                                                      **common.decode_overrides(args))
     common.note(f"translating with {translate.describe(paths, translator)}")
     return translator
 
@@ -82,9 +81,12 @@ def _ct2(args: argparse.Namespace):
 
     if not args.ct2_dir:
         raise MTError("--engine ctranslate2 needs --ct2-dir DIR (a folder written by `mt export`)")
-    torch_only = [f"--{k}" for k in ("dictionary", "coverage", "numbers", "names", "precision") if getattr(args, k) is not None]
+    torch_only = [f"--{k}" for k in common.TORCH_OPTIONS if getattr(args, k) is not None]
     if torch_only:
         raise MTError(f"{', '.join(torch_only)}: the PyTorch engine's (--engine torch); "
                       "the CTranslate2 engine decodes without them")
     common.note(f"translating with {args.ct2_dir} (ctranslate2)")
-    return CT2Translator(args.ct2_dir, args.device)
+    translator = CT2Translator(args.ct2_dir, args.device)
+    if args.clauses is not None:  # sentence planning is the engines' common ground (mt.translate.translate_lines)
+        translator.decode = dataclasses.replace(translator.decode, clauses=args.clauses)
+    return translator
