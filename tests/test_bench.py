@@ -155,9 +155,16 @@ def tiny_run() -> Path:
         return train_tiny("transformer", "bench-overhead", epochs=1)
 
 
+def _clauses(args: list[str]) -> bool:
+    """Clause splitting on: the last --clauses (the variant's, after the run's) is not 0."""
+    at = len(args) - 1 - args[::-1].index("--clauses")
+    return args[at + 1] != "0"
+
+
 def _fake_commands(monkeypatch) -> list[tuple[list[str], list[str]]]:
     """command_seconds replaced: each call's (arguments, input lines) is kept; the time says what was switched on
-    (load 0.5 s; whole lines 1.0, splitting +0.1, checks +0.1, dictionary and numbers +0.1, dropped +0.1)."""
+    (load 0.5 s; whole lines 1.0, splitting +0.1, checks +0.1, clauses +0.1, dictionary and numbers +0.1,
+    dropped +0.1)."""
     calls = []
 
     def fake(args: list[str], src: Path, threads: int) -> float:
@@ -166,7 +173,7 @@ def _fake_commands(monkeypatch) -> list[tuple[list[str], list[str]]]:
         if not lines:
             return 0.5
         return 1.0 + 0.1 * (("--no-split" not in args) + ("--check" in args) + ("jmdict" in args)
-                            + ("--dropped" in args))
+                            + ("--dropped" in args) + _clauses(args))
 
     monkeypatch.setattr(bench_overhead, "command_seconds", fake)
     return calls
@@ -179,13 +186,16 @@ def test_bench_overhead_interleaves_the_variants_against_no_split(tiny_run, tmp_
     assert main(["bench", "translate", "--run", str(tiny_run), "--overhead", "--repeats", "2", "--beam", "3",
                  "--limit", "4", "--json", str(out)]) == 0
     record = json.loads(out.read_text())
-    names = ["no-split", "split", "split + check", "split + check + dictionary + numbers", "split + check + dropped"]
+    names = ["no-split", "split", "split + check", "split + clauses + check",
+             "split + clauses + check + dictionary + numbers", "split + check + dropped"]
     assert [r["variant"] for r in record["rows"]] == names and record["beam"] == 3 and record["sentences"] == 4
-    kinds = [("--no-split" in a, "--check" in a, "jmdict" in a, "--dropped" in a, not lines) for a, lines in calls]
-    rounds = [(True, False, False, False, False), (False, False, False, False, False),
-              (False, True, False, False, False), (False, True, True, False, False), (False, True, False, True, False),
-              (False, False, False, False, True)]
-    assert kinds == [rounds[-1], *rounds, *rounds]  # a warm-up load, then A B C D E load, A B C D E load
+    kinds = [("--no-split" in a, "--check" in a, _clauses(a), "jmdict" in a, "--dropped" in a, not lines)
+             for a, lines in calls]
+    rounds = [(True, False, False, False, False, False), (False, False, False, False, False, False),
+              (False, True, False, False, False, False), (False, True, True, False, False, False),
+              (False, True, True, True, False, False), (False, True, False, False, True, False),
+              (False, False, False, False, False, True)]
+    assert kinds == [rounds[-1], *rounds, *rounds]  # a warm-up load, then A B C D E F load, twice
     assert all(a[a.index("--beam") + 1] == "3" for a, _ in calls)
     assert all(lines == [] or len(lines) == 4 for _, lines in calls)
     base = record["rows"][0]["seconds"]
@@ -207,7 +217,8 @@ def test_bench_overhead_on_everyday_without_jmdict(tiny_run, tmp_path, monkeypat
     everyday = (ROOT / "corpora" / "everyday" / "test.en").read_text(encoding="utf-8").splitlines()
     assert record["sentences"] == len(everyday) and record["split_sentences"] > len(everyday)  # some lines: several
     assert calls[1][1] == everyday and Path(record["test"]).parent.name == "everyday"
-    assert [r["variant"] for r in record["rows"]] == ["no-split", "split", "split + check", "split + check + dropped"]
+    assert [r["variant"] for r in record["rows"]] == ["no-split", "split", "split + check", "split + clauses + check",
+                                                      "split + check + dropped"]
     assert not any("jmdict" in a for a, _ in calls)
     assert record["notes"] == ["dictionary variant skipped: needs JMdict"]
     assert "note: dictionary variant skipped" in capsys.readouterr().out

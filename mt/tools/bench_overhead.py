@@ -1,5 +1,6 @@
-"""`mt bench translate --overhead`: what sentence splitting, the reference-free checks, the dictionary and number
-rewriting, and the model's `dropped` check add to the wall clock of `mt translate`, side by side.
+"""`mt bench translate --overhead`: what sentence splitting, clause splitting, the reference-free checks, the
+dictionary and numbers from the source, and the model's `dropped` check add to the wall clock of `mt translate`,
+side by side.
 
 Each variant is the whole `mt translate` command (a fresh interpreter, the torch engine, model loading included)
 on the same test lines at the same beam. The variants run interleaved, one of each per round, `repeats` rounds,
@@ -24,7 +25,8 @@ from mt.sentences import split_sentences
 from mt.tools.bench import aligned, machine
 from mt.tools.bench_translate import bench_lines, command_seconds, systems
 
-PLAIN = ("--dictionary", "none", "--numbers", "model")  # whatever the run's decode config says: off
+PLAIN = ("--dictionary", "none", "--numbers", "model", "--clauses", "0")  # whatever the run's decode config says: off
+CLAUSES = ("--clauses", "6")  # experiments/everyday.toml's: long compound sentences clause by clause
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,11 @@ LOAD = Variant("load (empty input)", PLAIN, empty=True)
 def variants(dictionary: bool = True) -> list[Variant]:
     """The measured variants in order, the --no-split baseline first; `dictionary`: JMdict can load here."""
     out = [Variant("no-split", ("--no-split", *PLAIN)), Variant("split", PLAIN),
-           Variant("split + check", ("--check", *PLAIN))]
+           Variant("split + check", ("--check", *PLAIN)),
+           Variant("split + clauses + check", ("--check", *PLAIN, *CLAUSES))]
     if dictionary:
-        out.append(Variant("split + check + dictionary + numbers",
-                           ("--check", "--dictionary", "jmdict", "--numbers", "source")))
+        out.append(Variant("split + clauses + check + dictionary + numbers",
+                           ("--check", *CLAUSES, "--dictionary", "jmdict", "--numbers", "source")))
     out.append(Variant("split + check + dropped", ("--check", "--dropped", *PLAIN)))
     return out
 
