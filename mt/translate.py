@@ -114,7 +114,7 @@ class Translator:
         """A raw sentence → ids, truncated to source_limit() (second value: was it truncated); `masked`:
         rare names become <unk> and titles the vocabulary lacks one it has (mt/names.py). With
         decode.numbers = "source", a number the vocabulary lacks (45, 10:30, thirty-two: the model would drop
-        it as <unk>) reaches the model as one it knows of the same shape (30, 10:00, 20), and mt/renumber.py
+        it as <unk>) reaches the model as one it knows of the same shape (mt.renumber.proxy), and mt/renumber.py
         writes the source's number back into the translation (`proxies`=False: not)."""
         tokens = self.source_tokens(text)
         if masked:
