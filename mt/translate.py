@@ -133,6 +133,11 @@ class Translator:
     def _proxies_numbers(self) -> bool:
         return self.decode.numbers == "source" and self.src_pipe.sp_model is None
 
+    def _proxied(self, line: str) -> bool:
+        """Does a number in `line` go in as another (source_ids)? Only a line with an <unk> can."""
+        plain = self.source_ids(line, proxies=False)[0]
+        return UNK in plain and self.source_ids(line)[0] != plain
+
     def output(self, hyp: Hypothesis, copies: list[str | None] | None = None) -> Output:
         """A hypothesis → text; `copies[t]` (unknown-word replacement) stands in for output token t."""
         tokens = self.tgt_vocab.decode(hyp.tokens)
@@ -180,8 +185,7 @@ class Translator:
         unknown-word replacement copies back."""
         out = self._translate(lines, beam, nbest, batch_size, masked=False)
         if self._proxies_numbers():  # where a number went in as another, the translation without it if it is better
-            proxied = [i for i, line in enumerate(lines) if line.strip() and self.source_ids(line)[0] !=
-                       self.source_ids(line, proxies=False)[0]]
+            proxied = [i for i, line in enumerate(lines) if line.strip() and self._proxied(line)]
             plain = self._translate([lines[i] for i in proxied], beam, nbest, batch_size, False, proxies=False)
             for i, o in zip(proxied, plain):
                 if _number_faults(lines[i], o[0].text) < _number_faults(lines[i], out[i][0].text):
