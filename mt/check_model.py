@@ -26,6 +26,13 @@ def model_meta(path: Path) -> dict:
     return ckpt.read_meta(path)
 
 
+def english_to_japanese(cfg: config.Config, path: Path | None = None) -> None:
+    """The checks read English sources and Japanese translations: one clear error for a ja-en model."""
+    if cfg.data.direction != "en-ja":
+        raise MTError(f"{path or 'the model'} translates {cfg.data.direction}: the checks read English sources and "
+                      f"Japanese translations (an en-ja model's)")
+
+
 def meta_vocab(meta: dict) -> SourceVocab:
     cfg = config.build(meta["config"])
     return model_vocab(Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp"))),
@@ -37,6 +44,7 @@ def for_model(path: Path, vocab: SourceVocab | None = None, allow: frozenset[str
     """A checkpoint's Checker: its vocabulary (or the loaded translator's, `vocab`), calibrated on its corpus;
     `dropped`: the model loaded to read the pairs."""
     meta = model_meta(path)
+    english_to_japanese(config.build(meta["config"]), path)
     checks = checker(corpus or config.build(meta["config"]).data.corpus, vocab or meta_vocab(meta), allow,
                      explicit=corpus is not None)
     if not dropped:
@@ -64,6 +72,9 @@ def for_translator(translator, path: Path | None = None, dropped: bool = False) 
     """The checks of a loaded translator's outputs (torch or CTranslate2): its vocabulary, calibrated on the
     corpus of its checkpoint `path` (without one: small_parallel_enja, where at hand); `dropped`: read by its
     model too."""
+    if getattr(translator, "lang", "ja") != "ja":
+        raise MTError(f"{path or 'the model'} translates into English: the checks read English sources and Japanese "
+                      f"translations (an en-ja model's)")
     vocab = model_vocab(translator.src_pipe, translator.src_vocab)
     checks = for_model(path, vocab) if path else checker(vocab=vocab)
     return with_dropped(checks, translator) if dropped else checks

@@ -26,8 +26,12 @@ class DataConfig:
 
     corpus: str = "small_parallel_enja"  # a name, folder or TSV file; "a+b" trains on both (mt/mixing.py)
     exclude: tuple[str, ...] = ()  # corpora whose dev/test English is removed from training, besides the members'
-    src_tokenizer: Literal["en", "space"] = "en"  # en: the normalizer (idempotent on pre-tokenized English)
-    tgt_tokenizer: Literal["auto", "space", "janome", "none"] = "auto"  # auto: space if the corpus is tokenized, else janome
+    direction: Literal["en-ja", "ja-en"] = "en-ja"  # ja-en: Japanese → English (a reverse model: mt/reverse.py)
+    # the source's and the target's tokenizers; English: en, the normalizer (idempotent on pre-tokenized English), or
+    # space; Japanese: space, janome or none (sentencepiece alone). auto: en for English; for a Japanese target, space
+    # if the corpus is tokenized, else janome; for a Japanese source, janome (a ja-en model reads raw Japanese)
+    src_tokenizer: Literal["auto", "en", "space", "janome", "none"] = "auto"
+    tgt_tokenizer: Literal["auto", "en", "space", "janome", "none"] = "auto"
     subword: Literal["none", "unigram", "bpe"] = "none"  # sentencepiece, trained on the train split
     src_subword_vocab: int = 8000
     tgt_subword_vocab: int = 8000
@@ -37,15 +41,38 @@ class DataConfig:
     limit: int = 0  # use only the first N training pairs (0 = all)
 
     def __post_init__(self) -> None:
-        if self.tgt_tokenizer == "none" and self.subword == "none":
-            raise MTError("config data.tgt_tokenizer = 'none' needs data.subword = 'unigram' or 'bpe'")
+        for side, lang in zip(("src", "tgt"), self.langs):
+            kind = getattr(self, f"{side}_tokenizer")
+            valid = _TOKENIZERS[lang]
+            if kind not in valid:
+                raise MTError(f"config data.{side}_tokenizer = {kind!r} does not read {_LANGUAGE[lang]} (the "
+                              f"{'source' if side == 'src' else 'target'} of {self.direction}); valid: {', '.join(valid)}")
+            if kind == "none" and self.subword == "none":
+                raise MTError(f"config data.{side}_tokenizer = 'none' needs data.subword = 'unigram' or 'bpe'")
         check_names(self.corpus, self.exclude)
 
-    def resolved(self, tokenized: bool) -> DataConfig:
-        """`tgt_tokenizer = "auto"` made concrete for a corpus: space if it is pre-tokenized, else janome."""
-        if self.tgt_tokenizer != "auto":
-            return self
-        return dataclasses.replace(self, tgt_tokenizer="space" if tokenized else "janome")
+    @property
+    def langs(self) -> tuple[str, str]:
+        """The source's and the target's language: ("en", "ja") or ("ja", "en")."""
+        src, _, tgt = self.direction.partition("-")
+        return src, tgt
+
+    def resolved(self, tokenized: bool | None) -> DataConfig:
+        """`auto` tokenizers made concrete for a corpus: en for English; for a Japanese target, space if the corpus
+        is pre-tokenized, else janome (`tokenized` None: it stays auto); for a Japanese source, janome."""
+        auto = {"en": "en", "ja": "auto" if tokenized is None else "space" if tokenized else "janome"}
+        src, tgt = auto[self.langs[0]] if self.langs[0] == "en" else "janome", auto[self.langs[1]]
+        return dataclasses.replace(self, src_tokenizer=src if self.src_tokenizer == "auto" else self.src_tokenizer,
+                                   tgt_tokenizer=tgt if self.tgt_tokenizer == "auto" else self.tgt_tokenizer)
+
+    @property
+    def japanese_tokenizer(self) -> str:
+        """The Japanese side's tokenizer, whichever side it is."""
+        return self.tgt_tokenizer if self.langs[1] == "ja" else self.src_tokenizer
+
+
+_TOKENIZERS = {"en": ("auto", "en", "space"), "ja": ("auto", "space", "janome", "none")}
+_LANGUAGE = {"en": "English", "ja": "Japanese"}
 
 
 @dataclass(frozen=True)
@@ -105,12 +132,16 @@ class DecodeConfig:
     names: Literal["model", "source"] = "model"  # source: rare names reach the model as <unk> and are copied back (mt/names.py)
     precision: Literal["fp32", "bf16"] = "fp32"  # weights for decoding; bf16 where native (a CPU without it: fp32, noted)
     clauses: int = 0  # > 0: a sentence of more words than this is translated clause by clause at ", but/so/and" (mt/sentences.py)
+    reverse: str = ""  # a ja-en run (or checkpoint): the beam reranked by how well each translation gives the source back
+    reverse_weight: float = 1.0  # λ of that reranking (mt/reverse.py): beam score + λ · reverse log-prob per source token
 
     def __post_init__(self) -> None:
         if not self.coverage >= 0:
             raise MTError(f"config decode.coverage must be ≥ 0 (0: off), got {self.coverage}")
         if self.clauses < 0:
             raise MTError(f"config decode.clauses must be ≥ 0 (0: off), got {self.clauses}")
+        if not self.reverse_weight >= 0:
+            raise MTError(f"config decode.reverse_weight must be ≥ 0, got {self.reverse_weight}")
 
 
 @dataclass(frozen=True)

@@ -82,15 +82,18 @@ def cache_key(cfg: DataConfig, corpus_dir: Path, vocabs: dict[str, Vocab] | None
     fields = {k: getattr(cfg, k) for k in ("src_tokenizer", "tgt_tokenizer", "subword",
                                            "src_subword_vocab", "tgt_subword_vocab",
                                            "min_count", "max_size", "limit")}
+    if cfg.direction != "en-ja":  # (en-ja's keys stay what they were before there was a direction)
+        fields["direction"] = cfg.direction
     fixed = {s: v.to_json() for s, v in vocabs.items()} if vocabs else None
     blob = json.dumps({"v": CACHE_VERSION, "files": files, "cfg": fields, **({"vocabs": fixed} if fixed else {})},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _pairs(corpus_dir: Path, split: str, limit: int = 0):
-    src = read_lines(corpus_dir / f"{split}.en")
-    tgt = read_lines(corpus_dir / f"{split}.ja")
+def _pairs(corpus_dir: Path, split: str, limit: int = 0, langs: tuple[str, str] = ("en", "ja")):
+    """(source, target) lines of a split, in the direction `langs` names."""
+    src = read_lines(corpus_dir / f"{split}.{langs[0]}")
+    tgt = read_lines(corpus_dir / f"{split}.{langs[1]}")
     pairs = zip(src, tgt)
     return islice(pairs, limit) if limit else pairs
 
@@ -100,6 +103,7 @@ def prepare(cfg: DataConfig, corpus_dir: Path, log=print, vocabs: dict[str, Voca
     ({"src": …, "tgt": …}) encodes the corpus with a trained model's vocabularies instead (word level)."""
     if vocabs and cfg.subword != "none":
         raise MTError("a corpus can be encoded with a model's fixed vocabularies only at word level (data.subword = \"none\")")
+    cfg = cfg.resolved(None)  # the English side's `auto`; the Japanese side's needs the corpus (trainer._load_data)
     folder = cache_root() / "encoded" / cache_key(cfg, corpus_dir, vocabs)
     if not (folder / "DONE").exists():
         log(f"preparing data into {folder}")
@@ -125,11 +129,12 @@ def load_prepared(folder: Path, cfg: DataConfig, corpus_dir: Path) -> Prepared:
 
 def _prepare_into(cfg: DataConfig, corpus_dir: Path, out: Path, fixed: dict[str, Vocab] | None = None) -> None:
     pipes = {}
-    for side, pre, lang, size in (("src", cfg.src_tokenizer, "en", cfg.src_subword_vocab),
-                                  ("tgt", cfg.tgt_tokenizer, "ja", cfg.tgt_subword_vocab)):
+    langs = cfg.langs
+    for side, pre, lang, size in (("src", cfg.src_tokenizer, langs[0], cfg.src_subword_vocab),
+                                  ("tgt", cfg.tgt_tokenizer, langs[1], cfg.tgt_subword_vocab)):
         model = None
         if cfg.subword != "none":
-            lines = (p[0 if side == "src" else 1] for p in _pairs(corpus_dir, "train", cfg.limit))
+            lines = (p[0 if side == "src" else 1] for p in _pairs(corpus_dir, "train", cfg.limit, langs))
             model = train_sentencepiece(lines, pre, size, cfg.subword,
                                         1.0 if lang == "en" else 0.9995)
             (out / f"{side}.sp.model").write_bytes(model)
@@ -138,15 +143,15 @@ def _prepare_into(cfg: DataConfig, corpus_dir: Path, out: Path, fixed: dict[str,
         vocabs = dict(fixed)
     else:
         counts = {"src": Counter(), "tgt": Counter()}
-        for en, ja in _pairs(corpus_dir, "train", cfg.limit):
-            counts["src"].update(pipes["src"].tokenize(en))
-            counts["tgt"].update(pipes["tgt"].tokenize(ja))
+        for src, tgt in _pairs(corpus_dir, "train", cfg.limit, langs):
+            counts["src"].update(pipes["src"].tokenize(src))
+            counts["tgt"].update(pipes["tgt"].tokenize(tgt))
         min_count = 1 if cfg.subword != "none" else cfg.min_count
         vocabs = {s: Vocab.build(counts[s], min_count, cfg.max_size) for s in counts}
     (out / "vocab.json").write_text(json.dumps({s: v.to_json() for s, v in vocabs.items()},
                                                ensure_ascii=False), encoding="utf-8")
     for split in SPLITS:
-        _encode_split(_pairs(corpus_dir, split, cfg.limit if split == "train" else 0),
+        _encode_split(_pairs(corpus_dir, split, cfg.limit if split == "train" else 0, langs),
                       pipes, vocabs, out, split)
 
 
@@ -157,8 +162,8 @@ def _encode_split(pairs, pipes: dict, vocabs: dict, out: Path, split: str,
     offsets = {s: [0] for s in ("src", "tgt")}
     buffers = {s: [] for s in ("src", "tgt")}
     try:
-        for n, (en, ja) in enumerate(pairs, 1):
-            for side, text in (("src", en), ("tgt", ja)):
+        for n, (src, tgt) in enumerate(pairs, 1):
+            for side, text in (("src", src), ("tgt", tgt)):
                 ids = vocabs[side].encode(pipes[side].tokenize(text))
                 buffers[side].extend(ids)
                 offsets[side].append(offsets[side][-1] + len(ids))

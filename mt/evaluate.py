@@ -39,9 +39,12 @@ def eval_set(checkpoint: Path, split: str = "test", src: str | None = None, ref:
     folder, tokenized = corpora.resolve(corpus or cfg.data.corpus, exclude=() if corpus else cfg.data.exclude,
                                         training=False)
     name = split_name(split, corpus)
-    if tokenized and cfg.data.resolved(meta.get("corpus_tokenized", True)).tgt_tokenizer != "space":
-        return EvalSet(folder / f"{split}.en", corpora.raw_reference(folder, split), False, name)
-    return EvalSet(folder / f"{split}.en", folder / f"{split}.ja", tokenized, name)
+    japanese = folder / f"{split}.ja"
+    if tokenized and cfg.data.resolved(meta.get("corpus_tokenized", True)).japanese_tokenizer != "space":
+        japanese, tokenized = corpora.raw_reference(folder, split), False  # a model of raw Japanese reads/writes it so
+    if cfg.data.direction == "ja-en":
+        return EvalSet(japanese, folder / f"{split}.en", tokenized, name)
+    return EvalSet(folder / f"{split}.en", japanese, tokenized, name)
 
 
 def split_name(split: str, corpus: str | None = None) -> str:
@@ -55,8 +58,8 @@ def evaluate_checkpoint(path: Path, test: EvalSet, device: str = "cpu", alpha: f
     int8, …, named by --checkpoint) writes under its own name so it never overwrites its run's scores."""
     translator = Translator.from_checkpoint(path, device, alpha=alpha, keep_unk=keep_unk)
     out_dir, name = output_place([path], test, derived)
-    return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam,
-                    check_model.for_translator(translator, path, dropped=True))
+    checker = check_model.for_translator(translator, path, dropped=True) if translator.lang == "ja" else None
+    return evaluate(translator, test.src, test.ref, test.ref_tokenized, out_dir, name, beam, checker)
 
 
 def output_place(paths: list[Path], test: EvalSet, derived: bool = False, weights: list[float] | None = None,
@@ -95,6 +98,7 @@ class Pairs:
     sources: list[str] | list[list[int]]
     refs: list[str]
     ref_tokenized: bool
+    lang: str = "ja"  # the references' language (en: a ja-en model's)
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,11 @@ class Scored:
     outputs: list[Output]  # the best translation of each source
     refs_detok: list[str]  # the references as ja BLEU and chrF see them (detokenized)
     scores: dict  # bleu_tok (tokenized references), bleu_ja, chrf: each with its <key>_signature
-    bleu: float  # the BLEU that ranks systems: corpus tokens for tokenized references, else ja
+    bleu: float  # the BLEU that ranks systems: corpus tokens for tokenized references, else ja (English: bleu_en)
     bleu_signature: str
 
 
-def read_pairs(src_path: Path, ref_path: Path, ref_tokenized: bool) -> Pairs:
+def read_pairs(src_path: Path, ref_path: Path, ref_tokenized: bool, lang: str = "ja") -> Pairs:
     """Source and reference files → Pairs; one clear error if they do not pair up."""
     sources = list(corpora.read_lines(src_path))
     refs = list(corpora.read_lines(ref_path))
@@ -116,7 +120,7 @@ def read_pairs(src_path: Path, ref_path: Path, ref_tokenized: bool) -> Pairs:
         raise MTError(f"line counts differ: {src_path} has {len(sources)}, {ref_path} has {len(refs)}")
     if not sources:
         raise MTError(f"empty test set: {src_path}")
-    return Pairs(sources, refs, ref_tokenized)
+    return Pairs(sources, refs, ref_tokenized, lang)
 
 
 def decode_and_score(translator: Translator, pairs: Pairs, beam: int | None = None, every: bool = True) -> Scored:
@@ -128,31 +132,32 @@ def decode_and_score(translator: Translator, pairs: Pairs, beam: int | None = No
         outputs = [translator.output(h[0]) for h in translator.translate_ids(pairs.sources, beam=beam)]
     else:  # as `mt translate` does: each line split into sentences, their translations joined
         outputs = [line.outputs[0] for line in translate_lines(translator, pairs.sources, beam)]
-    return score(outputs, pairs.refs, pairs.ref_tokenized, every)
+    return score(outputs, pairs.refs, pairs.ref_tokenized, every, pairs.lang)
 
 
-def score(outputs: list[Output], refs: list[str], ref_tokenized: bool, every: bool = True) -> Scored:
+def score(outputs: list[Output], refs: list[str], ref_tokenized: bool, every: bool = True,
+          lang: str = "ja") -> Scored:
     """Outputs against references, as `decode_and_score` scores them."""
-    detok = metrics.detokenized(refs, ref_tokenized)
+    detok = metrics.detokenized(refs, ref_tokenized, lang)
     texts = [o.text for o in outputs]
-    if ref_tokenized:
+    if ref_tokenized and lang == "ja":
         scores = metrics.score_all(texts, detok, [o.tokens for o in outputs], refs, ja=every)
     else:
-        scores = metrics.score_all(texts, detok)
-    headline = "bleu_tok" if ref_tokenized else "bleu_ja"
+        scores = metrics.score_all(texts, detok, lang=lang)
+    headline = "bleu_en" if lang == "en" else "bleu_tok" if ref_tokenized else "bleu_ja"
     return Scored(outputs, detok, scores, scores[headline], scores[f"{headline}_signature"])
 
 
-def bleu_signature(ref_tokenized: bool) -> str:
+def bleu_signature(ref_tokenized: bool, lang: str = "ja") -> str:
     """The signature of the headline BLEU `decode_and_score` gives (what a run's info.json records)."""
-    return score([Output("a", "a", 0.0)], ["a"], ref_tokenized, every=False).bleu_signature
+    return score([Output("a", "a", 0.0)], ["a"], ref_tokenized, every=False, lang=lang).bleu_signature
 
 
 def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokenized: bool,
              out_dir: Path, name: str, beam: int | None = None, checker: checks.Checker | None = None) -> dict:
     """Translate src, score against ref, write hyps-<name>.txt (+ .tok.txt) and eval-<name>.json; with a
     `checker`, the lines each `mt check` flag fires on go in as "checks"."""
-    pairs = read_pairs(src_path, ref_path, ref_tokenized)
+    pairs = read_pairs(src_path, ref_path, ref_tokenized, getattr(translator, "lang", "ja"))
     scored = decode_and_score(translator, pairs, beam)
     scores = {"beam": beam or translator.decode.beam, "alpha": translator.decode.alpha, "src": str(src_path),
               "ref": str(ref_path), **scored.scores}
@@ -160,7 +165,7 @@ def evaluate(translator: Translator, src_path: Path, ref_path: Path, ref_tokeniz
         hyps = [o.text for o in scored.outputs]
         scores["checks"] = checks.totals(checks.check_lines(pairs.sources, hyps, checker), checker.checked())
     files.write_text(out_dir / f"hyps-{name}.txt", "".join(o.text + "\n" for o in scored.outputs))
-    if ref_tokenized:
+    if ref_tokenized and getattr(translator, "lang", "ja") == "ja":
         files.write_text(out_dir / f"hyps-{name}.tok.txt", "".join(o.tokens + "\n" for o in scored.outputs))
         files.write_text(out_dir / f"refs-{name}.detok.txt", "".join(r + "\n" for r in scored.refs_detok))
     files.write_text(out_dir / f"eval-{name}.json", json.dumps(scores, indent=1, ensure_ascii=False))
@@ -171,7 +176,10 @@ def format_scores(scores: dict) -> str:
     lines = []
     if "bleu_tok" in scores:
         lines.append(f"BLEU (corpus tokens) {scores['bleu_tok']:6.2f}  {scores['bleu_tok_signature']}")
-    lines.append(f"BLEU (ja-mecab)      {scores['bleu_ja']:6.2f}  {scores['bleu_ja_signature']}")
+    if "bleu_ja" in scores:
+        lines.append(f"BLEU (ja-mecab)      {scores['bleu_ja']:6.2f}  {scores['bleu_ja_signature']}")
+    if "bleu_en" in scores:
+        lines.append(f"BLEU (English)       {scores['bleu_en']:6.2f}  {scores['bleu_en_signature']}")
     lines.append(f"chrF                 {scores['chrf']:6.2f}  {scores['chrf_signature']}")
     if "checks" in scores:
         lines.append(f"checks (lines)       {checks.format_totals(scores['checks'])}")

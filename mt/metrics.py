@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from sacrebleu.metrics import BLEU, CHRF
 
-from mt.text import detokenize_ja, segment_ja
+from mt.text import detokenize_en, detokenize_ja, normalize_en, segment_ja
 
 
 @lru_cache(maxsize=1)
@@ -52,21 +52,37 @@ def ja_bleu(hyps: list[str], refs: list[str]) -> tuple[float, str]:
     return metric.corpus_score(segment(hyps), [segment(refs)]).score, ja_signature(metric)
 
 
+def en_bleu(hyps: list[str], refs: list[str]) -> tuple[float, str]:
+    """BLEU on English, both sides through the normalizer first (lowercased, clitics split: idempotent on
+    small_parallel_enja's English, so raw and pre-tokenized references score alike); the signature says tok:mt-en."""
+    metric = BLEU(tokenize="none")
+    score = metric.corpus_score([normalize_en(h) for h in hyps], [[normalize_en(r) for r in refs]]).score
+    return score, str(metric.get_signature()).replace("tok:none", "tok:mt-en")
+
+
 def chrf(hyps: list[str], refs: list[str]) -> tuple[float, str]:
     metric = CHRF()
     return metric.corpus_score(hyps, [refs]).score, str(metric.get_signature())
 
 
-def detokenized(lines: list[str], tokenized: bool) -> list[str]:
-    """Lines as ja BLEU and chrF see them: corpus tokens (`tokenized`) joined back into running Japanese."""
-    return [detokenize_ja(line.split()) for line in lines] if tokenized else lines
+def detokenized(lines: list[str], tokenized: bool, lang: str = "ja") -> list[str]:
+    """Lines as BLEU on text and chrF see them: corpus tokens (`tokenized`) joined back into running text."""
+    if not tokenized:
+        return lines
+    return [(detokenize_ja if lang == "ja" else detokenize_en)(line.split()) for line in lines]
 
 
 def score_all(hyps_detok: list[str], refs_detok: list[str],
-              hyps_tok: list[str] | None = None, refs_tok: list[str] | None = None, ja: bool = True) -> dict:
+              hyps_tok: list[str] | None = None, refs_tok: list[str] | None = None, ja: bool = True,
+              lang: str = "ja") -> dict:
     """Every score that applies, with signatures: corpus-token BLEU only for tokenized refs, ja BLEU unless
-    `ja` is False (then only where there is no corpus-token BLEU), chrF."""
+    `ja` is False (then only where there is no corpus-token BLEU), chrF. English (`lang` "en", a ja-en model):
+    BLEU on normalized English tokens (en_bleu) and chrF."""
     out = {}
+    if lang == "en":
+        out["bleu_en"], out["bleu_en_signature"] = en_bleu(hyps_detok, refs_detok)
+        out["chrf"], out["chrf_signature"] = chrf(hyps_detok, refs_detok)
+        return out
     tokenized = hyps_tok is not None and refs_tok is not None
     if tokenized:
         out["bleu_tok"], out["bleu_tok_signature"] = corpus_token_bleu(hyps_tok, refs_tok)

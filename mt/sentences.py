@@ -79,6 +79,21 @@ def split_sentences(line: str) -> list[str]:
     return [s for s in out if s] + ([rest] if rest else [])
 
 
+_JA_ENDS, _JA_OPEN, _JA_CLOSE = "。！？!?", "「『（(", "」』）)"
+
+
+def split_japanese(line: str) -> list[str]:
+    """A line of Japanese → its sentences, stripped: each ends at 。！？ outside brackets (「本当？」と言った。 is one)."""
+    out, start, depth = [], 0, 0
+    for i, ch in enumerate(line):
+        depth += (ch in _JA_OPEN) - (ch in _JA_CLOSE and depth > 0)
+        if ch in _JA_ENDS and depth == 0 and line[i + 1: i + 2] not in _JA_ENDS:
+            out.append(line[start: i + 1].strip())
+            start = i + 1
+    rest = line[start:].strip()
+    return [s for s in out if s] + ([rest] if rest else [])
+
+
 # A clause joined by a coordinating conjunction: ", and|but|so|yet" (or "but|so" without the comma before a
 # personal pronoun, "and so" too), then a subject and at least two more words. Not "so that", not "and" without the comma
 # ("my wife and I went").
@@ -206,17 +221,21 @@ class Plan:
 
 
 def plan_line(line: str, max_tokens: int, count: Callable[[str], int], split: bool = True,
-              clauses: int = 0) -> Plan:
+              clauses: int = 0, lang: str = "en") -> Plan:
     """A line → the pieces to translate. split=False: the line whole (the model truncates it past
     `max_tokens`, and a note says so); else its sentences, a sentence of more than `clauses` words (0: none)
-    split into its coordinated clauses, and each over-long piece cut by split_clauses, with a note."""
+    split into its coordinated clauses, and each over-long piece cut by split_clauses, with a note. A line of
+    Japanese (`lang` "ja", a ja-en model's source) is split into its sentences at 。！？ alone."""
     if not line.strip():
         return Plan([], [])
     if not split:
         over = count(line) > max_tokens
         return Plan([line], [f"longer than {max_tokens} tokens, translated from a truncated source "
                              f"(sentence splitting is off)"] if over else [])
-    sentences = split_sentences(line)
+    if lang == "ja":
+        sentences, clauses = split_japanese(line), 0
+    else:
+        sentences = split_sentences(line)
     pieces, notes, openers = [], [], []
     for k, sentence in enumerate(sentences, 1):
         for opener, clause in coordinated(sentence, clauses):

@@ -100,6 +100,26 @@ def detokenize_ja(words: Iterable[str]) -> str:
     return out
 
 
+_CLITIC_WORD = re.compile(_CLITIC)
+_NO_SPACE_BEFORE = {".", ",", "!", "?", ";", ":", "...", ")", "%"}
+
+
+def detokenize_en(words: Iterable[str]) -> str:
+    """English words as the normalizer writes them ("i 'm here ." , "'' hi ''") → text ("I'm here.", '"hi"'):
+    marks and clitics joined to the word before, quotes to the words inside, the first letter and "I" capitalised."""
+    out, quoted, glue_next = "", False, False
+    for w in words:
+        glue = w in _NO_SPACE_BEFORE or bool(_CLITIC_WORD.fullmatch(w))
+        if w == "''":
+            w, quoted = '"', not quoted
+            glue = not quoted  # a closing quote joins the word before it, an opening one the word after it
+        if out and not glue and not glue_next:
+            out += " "
+        out += "I" if w == "i" else w
+        glue_next = (w == '"' and quoted) or w == "("
+    return out[:1].upper() + out[1:]
+
+
 _SPELLINGS = [  # British → American, tried only on words a vocabulary lacks
     (re.compile(r"our"), "or"),  # colour, favourite, neighbours
     (re.compile(r"is(e|ed|es|ing|ation|ations)$"), r"iz\1"),  # realise, organisation

@@ -189,7 +189,8 @@ def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.P
     prep = prep or data.prepare(cfg.data, corpus_dir, log)
     dev = prep.split("dev")
     sources = [dev.src[dev.src_off[i]: dev.src_off[i + 1]].tolist() for i in range(len(dev))]
-    return cfg, prep, Pairs(sources, list(corpora.read_lines(corpus_dir / "dev.ja")), tokenized)
+    lang = cfg.data.langs[1]
+    return cfg, prep, Pairs(sources, list(corpora.read_lines(corpus_dir / f"dev.{lang}")), tokenized, lang)
 
 
 def _planned(cfg: Config, train_data: data.Encoded, dist: Distributed) -> Config:
@@ -219,7 +220,8 @@ def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume
     step_model = dist.wrap(model)
     if cfg.train.compile:  # training steps only; evaluation and checkpoints use the plain module
         step_model = torch.compile(step_model, dynamic=True)
-    translator = Translator(model, prep.src_pipe, prep.tgt_pipe, prep.src_vocab, prep.tgt_vocab, cfg.decode, str(dev))
+    translator = Translator(model, prep.src_pipe, prep.tgt_pipe, prep.src_vocab, prep.tgt_vocab, cfg.decode, str(dev),
+                            cfg.data.langs[1])
     log(f"{cfg.model_type}: {count_parameters(model):,} parameters; vocab {len(prep.src_vocab)}/"
         f"{len(prep.tgt_vocab)}; {len(train_data):,} training pairs; device {dev}"
         + (f"; {dist.world} processes" if dist.world > 1 else ""))
@@ -227,7 +229,7 @@ def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume
         log(f"note: {note}")
     tracker = Tracker(run, cfg.train.tensorboard and dist.main, state.step + 1, log)
     tracker.text("config", config_mod.to_toml(saved_cfg))
-    tracker.text("bleu_signature", bleu_signature(tokenized))
+    tracker.text("bleu_signature", bleu_signature(tokenized, cfg.data.langs[1]))
     return Session(cfg, run, dist, dev, log, train_data, prep.split("dev"), dev_pairs, model, step_model, optimizer,
                    translator, _meta_base(saved_cfg, prep, tokenized), state, tracker)
 
@@ -371,7 +373,7 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model: nn.Module, tok
             files.write_bytes(run / f"{side}.sp.model", pipe.sp_model)
     info = {"model": cfg.model_type, "params": count_parameters(model), "corpus": cfg.data.corpus,
             "corpus_dir": str(prep.corpus_dir), "corpus_tokenized": tokenized, "torch": torch.__version__,
-            "sacrebleu": sacrebleu.__version__, "bleu_signature": bleu_signature(tokenized),
+            "sacrebleu": sacrebleu.__version__, "bleu_signature": bleu_signature(tokenized, cfg.data.langs[1]),
             **({"removed_from_training": prep.removed} if prep.removed else {})}
     files.write_text(run / "info.json", json.dumps(info, indent=1))
     for name, text in run_files.items():

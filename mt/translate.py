@@ -24,9 +24,10 @@ from mt.names import forms, mask, name_in, titles, written_as
 from mt.numbers import unmatched
 from mt.optim import use_bf16
 from mt.renumber import from_source, proxy, shapes
+from mt.reverse import Reverse
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
-from mt.text import Pipeline, balance_brackets, detokenize_ja, known_spelling
+from mt.text import Pipeline, balance_brackets, detokenize_en, detokenize_ja, known_spelling
 from mt.unk import cross_attention, replace_unknowns
 from mt.vocab import UNK, Vocab
 
@@ -47,20 +48,23 @@ def source_tokens(text: str, src_pipe: Pipeline, src_vocab: Vocab) -> list[str]:
     return tokens
 
 
-def target_output(tokens: list[str], tgt_pipe: Pipeline, score: float) -> Output:
-    """Output tokens → words (unpartnered brackets dropped) → natural text. Shared by both translators."""
+def target_output(tokens: list[str], tgt_pipe: Pipeline, score: float, lang: str = "ja") -> Output:
+    """Output tokens → words (unpartnered brackets dropped) → natural text (Japanese, or English for a ja-en
+    model). Shared by both translators."""
     words = balance_brackets(tgt_pipe.words(tokens))
-    return Output(detokenize_ja(words), " ".join(words), score)
+    return Output((detokenize_ja if lang == "ja" else detokenize_en)(words), " ".join(words), score)
 
 
 class Translator:
     """Holds a model with its pipelines and vocabularies; decodes batches of sentences."""
 
     def __init__(self, model, src_pipe: Pipeline, tgt_pipe: Pipeline, src_vocab: Vocab,
-                 tgt_vocab: Vocab, decode: DecodeConfig, device: str = "cpu") -> None:
+                 tgt_vocab: Vocab, decode: DecodeConfig, device: str = "cpu", lang: str = "ja") -> None:
         self.model, self.decode, self.device = model, decode, torch.device(device)
+        self.lang = lang  # the target's language: ja, or en for a ja-en model
         self.src_pipe, self.tgt_pipe, self.src_vocab, self.tgt_vocab = src_pipe, tgt_pipe, src_vocab, tgt_vocab
         self.dictionary = load_dictionary(decode.dictionary)
+        self._reverse: Reverse | None = None  # decode.reverse's model, loaded when first used
         self._numerals: dict[str, list[str]] | None = None  # numerals of the source vocabulary by shape (renumber)
 
     @classmethod
@@ -77,7 +81,7 @@ class Translator:
         src_pipe = Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp")))
         tgt_pipe = Pipeline(cfg.data.tgt_tokenizer, ckpt.sp_from_json(meta.get("tgt_sp")))
         return cls(model, src_pipe, tgt_pipe, Vocab.from_json(meta["src_vocab"]),
-                   Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device)
+                   Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device, cfg.data.langs[1])
 
     @classmethod
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", keep_unk: bool = False,
@@ -96,7 +100,8 @@ class Translator:
             _check_shared(paths[0], first, path, other)
             models.append(other.model)
         ensemble = Ensemble(models, weights, combine).to(device).eval()
-        return cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode, device)
+        return cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode, device,
+                   first.lang)
 
     @property
     def precision(self) -> str:
@@ -143,7 +148,7 @@ class Translator:
         tokens = self.tgt_vocab.decode(hyp.tokens)
         if copies:
             tokens = [c or w for w, c in zip(tokens, copies)]
-        return target_output(tokens, self.tgt_pipe, hyp.score)
+        return target_output(tokens, self.tgt_pipe, hyp.score, self.lang)
 
     @torch.no_grad()
     def translate_ids(self, sources: list[list[int]], beam: int | None = None,
@@ -200,6 +205,12 @@ class Translator:
                         out[i] = o
         return out
 
+    def reverse(self) -> Reverse | None:
+        """decode.reverse's ja-en model (mt/reverse.py), or None."""
+        if self.decode.reverse and self._reverse is None:
+            self._reverse = Reverse.load(self.decode.reverse, self.device)
+        return self._reverse
+
     def _first_is_name(self, written: str) -> bool:
         """A sentence's capitalised first word is a name if JMdict has no word for it but JMnedict has it."""
         d = self.dictionary
@@ -230,7 +241,9 @@ class Translator:
             return []
         sources = [self.source_ids(line, masked, proxies)[0] if line.strip() else [] for line in lines]
         todo = [i for i, s in enumerate(sources) if s or lines[i].strip()]
-        hyps = self.translate_ids([sources[i] for i in todo], beam, nbest, batch_size)
+        reverse = self.reverse() if (beam or self.decode.beam) > 1 else None  # reranks the whole beam
+        hyps = self.translate_ids([sources[i] for i in todo], beam, max(nbest, beam or self.decode.beam) if reverse
+                                  else nbest, batch_size)
         copies: dict[tuple[int, int], list[str | None]] = {}
         if self.decode.replace_unk:
             pairs = [(i, k, hyp) for i, h in zip(todo, hyps) for k, hyp in enumerate(h)]
@@ -245,6 +258,8 @@ class Translator:
             if self.decode.numbers == "source":
                 out[i] = [replace(o, text=from_source(lines[i], o.text), tokens=from_source(lines[i], o.tokens))
                           for o in out[i]]
+        if reverse:
+            out = [o[:nbest] for o in reverse.rerank(lines, out, self.decode.reverse_weight)]
         return out
 
 
@@ -321,21 +336,22 @@ def translate_lines(translator, lines: list[str], beam: int | None = None, nbest
         return len(source_tokens(text, translator.src_pipe, translator.src_vocab))
 
     clauses = getattr(translator.decode, "clauses", 0)  # CTranslate2's translator has no such setting
-    plans = [plan_line(line, limit, count, split, clauses) for line in lines]
+    lang = getattr(translator, "lang", "ja")  # the target's: a ja-en model reads Japanese lines
+    plans = [plan_line(line, limit, count, split, clauses, "ja" if lang == "en" else "en") for line in lines]
     pieces = [piece for plan in plans for piece in plan.pieces]
     outputs = translator.translate(pieces, beam, nbest, batch_size) if pieces else []
     result, start = [], 0
     for plan in plans:
-        result.append(_joined(outputs[start: start + len(plan.pieces)], plan.notes, nbest, plan.openers))
+        result.append(_joined(outputs[start: start + len(plan.pieces)], plan.notes, nbest, plan.openers, lang))
         start += len(plan.pieces)
     return result
 
 
 def _joined(outputs: list[list[Output]], notes: list[str], nbest: int,
-            openers: list[str] | None = None) -> LineTranslation:
+            openers: list[str] | None = None, lang: str = "ja") -> LineTranslation:
     """A line's pieces' n-best lists → the line's: a lone piece's own list, else the pieces' 1-bests joined,
-    each after its opener (しかし、 before a "but" clause; Japanese text without spaces, corpus tokens with one;
-    the score is the sum of the pieces')."""
+    each after its opener (しかし、 before a "but" clause; Japanese text without spaces, English with one, corpus
+    tokens with one; the score is the sum of the pieces')."""
     if len(outputs) <= 1:
         return LineTranslation(outputs[0] if outputs else [Output("", "", 0.0)], notes)
     best = [o[0] for o in outputs]
@@ -343,7 +359,8 @@ def _joined(outputs: list[list[Output]], notes: list[str], nbest: int,
     texts = [t for opener, o in zip(openers, best) for t in (opener, o.text) if t]
     tokens = [t for opener, o in zip(openers, best)
               for t in (_opener_tokens(opener), o.tokens) if t]
-    joined = Output(detokenize_ja(texts), " ".join(tokens), sum(o.score for o in best))
+    joined = Output(detokenize_ja(texts) if lang == "ja" else " ".join(texts), " ".join(tokens),
+                    sum(o.score for o in best))
     if nbest > 1:
         notes = [*notes, f"translated as {len(outputs)} sentences or pieces: n-best lists are for a line "
                          f"translated whole; given is one translation, the best of each piece joined"]

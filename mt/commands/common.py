@@ -101,21 +101,27 @@ def _non_negative(text: str) -> float:
     return value
 
 
-TORCH_OPTIONS = ("dictionary", "coverage", "numbers", "names", "precision")  # the PyTorch engine's alone
+TORCH_OPTIONS = ("dictionary", "coverage", "numbers", "names", "precision", "reverse", "reverse_weight")  # PyTorch's alone
 DECODE_OPTIONS = (*TORCH_OPTIONS, "clauses")
 
 
 def decode_options(p: argparse.ArgumentParser) -> None:
-    """--dictionary, --coverage, --numbers, --names, --precision and --clauses: what a copied unknown word becomes
-    (mt/lexicon.py), the omission defence (mt/coverage.py), whose numbers the output says (mt/renumber.py),
-    whether rare names are copied through the model (mt/names.py), the weights' precision, and which long
-    sentences are translated clause by clause (mt/sentences.py)."""
+    """--dictionary, --coverage, --reverse, --numbers, --names, --precision and --clauses: what a copied unknown
+    word becomes (mt/lexicon.py), the omission defences (mt/coverage.py, mt/reverse.py), whose numbers the output
+    says (mt/renumber.py), whether rare names are copied through the model (mt/names.py), the weights' precision,
+    and which long sentences are translated clause by clause (mt/sentences.py)."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],
                    help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
                         "(default: the run's decode.dictionary)")
     p.add_argument("--coverage", type=_non_negative, metavar="BETA",
                    help="rerank the beam's hypotheses by a coverage penalty of weight BETA, against dropped source "
                         "words (mt/coverage.py; 0: off; default: the run's decode.coverage)")
+    p.add_argument("--reverse", metavar="RUN",
+                   help="rerank the beam by how well a ja-en model (a run trained with data.direction = \"ja-en\", or "
+                        "its checkpoint) gives the source back from each translation, against dropped content "
+                        "(mt/reverse.py; '' : off; default: the run's decode.reverse)")
+    p.add_argument("--reverse-weight", type=_non_negative, metavar="LAMBDA",
+                   help="the reverse model's weight in that reranking (default: the run's decode.reverse_weight)")
     p.add_argument("--numbers", choices=["model", "source"],
                    help="source: an output number that says otherwise than the source (５万 for five thousand) is "
                         "rewritten to the source's; model: kept as decoded (default: the run's decode.numbers)")

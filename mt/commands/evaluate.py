@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mt.commands import common
 
@@ -48,8 +49,14 @@ def run(args: argparse.Namespace) -> int:
         name = f"{name}.{args.precision}"
     if args.clauses is not None:
         name = f"{name}.clauses-{args.clauses}"
+    if args.reverse is not None:
+        name = f"{name}.reverse-{Path(args.reverse).name or 'off'}"
+    if args.reverse_weight is not None:
+        name = f"{name}.reverse-weight-{args.reverse_weight:g}"
+    english = getattr(translator, "lang", "ja") == "en"  # a ja-en model: no checks (they read Japanese outputs)
+    checker = None if english else check_model.for_translator(translator, paths[0], dropped=True)
     scores = evaluate.evaluate(translator, eval_set.src, eval_set.ref, eval_set.ref_tokenized, out_dir, name, args.beam,
-                               check_model.for_translator(translator, paths[0], dropped=True))
+                               checker)
     print(evaluate.format_scores(scores))
     print(f"hypotheses and scores written to {out_dir}", file=sys.stderr)
     return 0

@@ -81,7 +81,7 @@ def _ct2(args: argparse.Namespace):
 
     if not args.ct2_dir:
         raise MTError("--engine ctranslate2 needs --ct2-dir DIR (a folder written by `mt export`)")
-    torch_only = [f"--{k}" for k in common.TORCH_OPTIONS if getattr(args, k) is not None]
+    torch_only = [f"--{k.replace('_', '-')}" for k in common.TORCH_OPTIONS if getattr(args, k) is not None]
     if torch_only:
         raise MTError(f"{', '.join(torch_only)}: the PyTorch engine's (--engine torch); "
                       "the CTranslate2 engine decodes without them")

@@ -1,0 +1,76 @@
+"""Reranking by a reverse model: the beam's translations y of a source x, reranked by how well a ja→en model
+gives x back from each (decode.reverse, decode.reverse_weight).
+
+A translation that drops a clause, a place or a modifier reads fluently, and the forward model may well prefer it;
+read back into English, it cannot say the words it lost. So each of the beam's n-best is scored
+
+    s(y) = s_fwd(y) + λ · log p_rev(x | y) / (|x| + 1)
+
+s_fwd: the beam's own length-normalised log-probability; the reverse term: the English source's log-probability
+per token (and EOS) under a model trained on the same data in the other direction (`data.direction = "ja-en"`),
+teacher-forced, so it costs one batched forward pass per candidate and no search. This is the channel model of
+noisy-channel reranking (Yee, Ng and Grangier 2019, "Simple and effective noisy channel modeling for neural
+machine translation"; fairseq's examples/noisychannel), without the language model term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from mt import checkpoint as ckpt
+from mt import experiments
+from mt.dropped import log_probs
+from mt.errors import MTError
+from mt.text import Pipeline
+from mt.vocab import Vocab
+
+
+class Reverse:
+    """A ja-en model that scores (English source, Japanese translation) pairs: log p(source | translation)."""
+
+    def __init__(self, model, src_pipe: Pipeline, tgt_pipe: Pipeline, src_vocab: Vocab, tgt_vocab: Vocab,
+                 device: torch.device, batch_size: int = 256) -> None:
+        self.model, self.device, self.batch_size = model, device, batch_size
+        self.src_pipe, self.tgt_pipe, self.src_vocab, self.tgt_vocab = src_pipe, tgt_pipe, src_vocab, tgt_vocab
+
+    @classmethod
+    def load(cls, where: str, device: torch.device) -> Reverse:
+        """`where`: a ja-en run's name or folder, or a checkpoint file."""
+        path = Path(where)
+        path = path if path.is_file() else experiments.best_checkpoint(experiments.find_run(where))
+        model, cfg, meta = ckpt.load_model(path, str(device))
+        if cfg.data.direction != "ja-en":
+            raise MTError(f"decode.reverse = {where!r}: {path} translates {cfg.data.direction}; the reverse model "
+                          f"must translate ja-en (mt train --set 'data.direction=\"ja-en\"')")
+        return cls(model, Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp"))),
+                   Pipeline(cfg.data.tgt_tokenizer, ckpt.sp_from_json(meta.get("tgt_sp"))),
+                   Vocab.from_json(meta["src_vocab"]), Vocab.from_json(meta["tgt_vocab"]), device)
+
+    def score(self, english: list[str], japanese: list[str]) -> list[float]:
+        """log p(english[i] | japanese[i]) per English token (and EOS), for each pair."""
+        limit = self.model.max_output_positions() - 1
+        sources = [self.src_vocab.encode(self.src_pipe.tokenize(j))[:limit] for j in japanese]
+        targets = [self.tgt_vocab.encode(self.tgt_pipe.tokenize(e))[:limit - 1] for e in english]
+        order = sorted(range(len(sources)), key=lambda i: (len(sources[i]), len(targets[i])))
+        out = [0.0] * len(sources)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start: start + self.batch_size]
+            lp = log_probs(self.model, [sources[i] for i in chunk], [targets[i] for i in chunk], self.device)
+            for i, value in zip(chunk, lp.tolist()):
+                out[i] = value / (len(targets[i]) + 1)
+        return out
+
+    def rerank(self, lines: list[str], candidates: list[list], weight: float) -> list[list]:
+        """Each line's candidate Outputs (mt.translate.Output), best first by s_fwd + weight · reverse score;
+        each Output's score becomes the combined one."""
+        flat = [(i, o) for i, c in enumerate(candidates) for o in c if len(c) > 1]
+        if not flat:
+            return candidates
+        scores = self.score([lines[i] for i, _ in flat], [o.text for _, o in flat])
+        out = [list(c) if len(c) <= 1 else [] for c in candidates]
+        for (i, o), s in zip(flat, scores):
+            out[i].append(replace(o, score=o.score + weight * s))
+        return [sorted(c, key=lambda o: -o.score) for c in out]
