@@ -134,6 +134,9 @@ class DecodeConfig:
     clauses: int = 0  # > 0: a sentence of more words than this is translated clause by clause at ", but/so/and" (mt/sentences.py)
     reverse: str = ""  # a ja-en run (or checkpoint): the beam reranked by how well each translation gives the source back
     reverse_weight: float = 1.0  # λ of that reranking (mt/reverse.py): beam score + λ · reverse log-prob per source token
+    # > 0: a sentence's beam also ends once ⌈patience · beam⌉ hypotheses have finished (fairseq's and CTranslate2's
+    # rule: fewer steps, not exact); 0: only when no live hypothesis can beat the finished ones (mt/search.py)
+    patience: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.coverage >= 0:
@@ -142,6 +145,8 @@ class DecodeConfig:
             raise MTError(f"config decode.clauses must be ≥ 0 (0: off), got {self.clauses}")
         if not self.reverse_weight >= 0:
             raise MTError(f"config decode.reverse_weight must be ≥ 0, got {self.reverse_weight}")
+        if not self.patience >= 0:
+            raise MTError(f"config decode.patience must be ≥ 0 (0: exact stopping), got {self.patience}")
 
 
 @dataclass(frozen=True)

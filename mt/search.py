@@ -6,6 +6,7 @@ long as its slowest unfinished sentence. B = sentences, K = beam size, V = vocab
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -74,13 +75,16 @@ def _greedy_hypotheses(steps: list[tuple[Tensor, Tensor, Tensor]], B: int, devic
 
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
-                alpha: float = 0.0, penalty: str = "wu", nbest: int = 1) -> list[list[Hypothesis]]:
+                alpha: float = 0.0, penalty: str = "wu", nbest: int = 1,
+                patience: float = 0.0) -> list[list[Hypothesis]]:
     """Batched beam search; returns the n best finished hypotheses per sentence, best first.
 
     A sentence is done when no live hypothesis can still beat its n-th best finished one (live
     log-probs only fall, and no length penalty exceeds that of the sentence's max length), or at
-    its max length — never merely because the top beam, or `beam` hypotheses, reached EOS.
-    With alpha = 0 and beam 1 this is exactly greedy search.
+    its max length. With patience p > 0 it is also done once ⌈p·beam⌉ (at least n) hypotheses have
+    finished, ranked within the beam at their step: the rule of fairseq, of CTranslate2's `patience`
+    and of Hugging Face's `early_stopping=True`, which decodes fewer steps but may miss a longer
+    hypothesis that would have scored better. With alpha = 0 and beam 1 this is exactly greedy search.
     """
     B, K, device = src.size(0), beam, src.device
     state = model.encode(src, src_len)
@@ -91,6 +95,8 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
     alive = torch.arange(B, device=device)
     # the n best finished scores of each sentence (-inf: none yet), float64 as Python floats
     fin_top = torch.full((B, nbest), float("-inf"), dtype=torch.float64, device=device)
+    fin_count = torch.zeros(B, dtype=torch.long, device=device)  # finished hypotheses per sentence
+    enough = max(nbest, math.ceil(patience * K)) if patience > 0 else None  # the count that ends a sentence
     lp_limit = torch.tensor([length_penalty(m, alpha, penalty) for m in max_len.tolist()],
                             dtype=torch.float64, device=device)
     ended: list[tuple[Tensor, Tensor, Tensor, float]] = []  # per step: (sentence ids, histories, raw scores, lp)
@@ -113,6 +119,7 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
                 ended.append((alive[a], history[a * K + top_beam[a, r]], top_scores[a, r], lp))
                 new = torch.where(is_eos, top_scores[:, :K].double() / lp, float("-inf"))  # (A, K)
                 fin_top[alive] = torch.cat([fin_top[alive], new], 1).topk(nbest, dim=1).values
+                fin_count[alive] += is_eos.sum(1)
             # continue with the K best non-EOS candidates
             rank = torch.arange(2 * K, device=device).expand_as(top_tok)
             order = torch.where(top_tok == EOS, rank + 2 * K, rank).argsort(dim=1)[:, :K]  # (A, K)
@@ -120,6 +127,8 @@ def beam_search(model, src: Tensor, src_len: Tensor, max_len: Tensor, beam: int,
             rows = (torch.arange(len(alive), device=device)[:, None] * K + top_beam.gather(1, order)).view(-1)
             new_tok = top_tok.gather(1, order).view(-1)
             done = _done(fin_top[alive, nbest - 1], scores, lp_limit[alive], max_len[alive], t)
+            if enough is not None:
+                done |= fin_count[alive] >= enough
             keep = (~done).nonzero().squeeze(1)
             if len(keep) == 0:
                 break

@@ -168,12 +168,12 @@ class Translator:
                 hyps = [[h] for h in greedy(self.model, src, src_len, limit)]
             elif self.decode.coverage > 0:  # rerank the whole beam by coverage, keep the n best
                 hyps = beam_search(self.model, src, src_len, limit, beam, self.decode.alpha,
-                                   self.decode.length_penalty, max(nbest, beam))
+                                   self.decode.length_penalty, max(nbest, beam), self.decode.patience)
                 hyps = [h[:nbest] for h in rerank(self.model, [sources[i] for i in chunk], hyps,
                                                   self.decode.coverage, self.device)]
             else:
                 hyps = beam_search(self.model, src, src_len, limit, beam, self.decode.alpha,
-                                   self.decode.length_penalty, nbest)
+                                   self.decode.length_penalty, nbest, self.decode.patience)
             for i, h in zip(chunk, hyps):
                 results[i] = h
         return results

@@ -124,6 +124,19 @@ def test_bench_translate_at_several_batch_sizes_and_bf16_only_where_native(tiny_
     assert exit_.value.code == 2 and "--batch-size" in capsys.readouterr().err
 
 
+def test_bench_translate_counts_hypothesis_steps_at_each_patience(tiny_run, tmp_path, capsys):
+    out = tmp_path / "translate.json"
+    assert main(["bench", "translate", "--run", str(tiny_run), "--engines", "torch", "--patience", "0,1",
+                 "--beam", "4", "--repeats", "1", "--threads", "1", "--limit", "6", "--json", str(out)]) == 0
+    assert "hyp-steps/sent" in capsys.readouterr().out
+    exact, patient = json.loads(out.read_text())["rows"]
+    assert (exact["patience"], patient["patience"]) == (0, 1)
+    assert 4 <= patient["hyp_steps"] <= exact["hyp_steps"]  # at least one step of 4 hypotheses per sentence
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "translate", "--run", str(tiny_run), "--patience", "-1"])
+    assert exit_.value.code == 2 and "--patience" in capsys.readouterr().err
+
+
 def test_bench_translate_unknown_engine(capsys):
     run = train_tiny("transformer", "bench-transformer-2", epochs=1)
     assert main(["bench", "translate", "--run", str(run), "--engines", "tensorrt"]) == 2

@@ -183,6 +183,45 @@ def test_beam_keeps_longer_hypothesis_under_length_penalty():
     assert plain.tokens == []
 
 
+def test_patience_ends_a_sentence_once_enough_hypotheses_finished():
+    """patience 1 (fairseq's, CTranslate2's rule) stops after 2 finished hypotheses, before the long one that the
+    exact rule finds; patience 2 waits for 4 and finds it too."""
+    src, src_len, limit = torch.tensor([[4, EOS]]), torch.tensor([2]), torch.tensor([10])
+    search = lambda p: beam_search(_ScriptedModel(), src, src_len, limit, beam=2, alpha=2.0,  # noqa: E731
+                                   penalty="length", patience=p)[0][0].tokens
+    assert search(0.0) == [4, 5]
+    assert search(1.0) == [6]  # "EOS" and "6 EOS" finished first; "4 5 EOS" never got its step
+    assert search(2.0) == [4, 5]
+
+
+def _decoded_rows(model, fn) -> int:
+    """Hypotheses the decoder advanced while fn() ran, summed over steps."""
+    rows = [0]
+    step = model.decode_step
+
+    def counting(prev, state):
+        rows[0] += prev.size(0)
+        return step(prev, state)
+
+    model.decode_step = counting
+    try:
+        fn()
+    finally:
+        del model.decode_step
+    return rows[0]
+
+
+def test_patience_decodes_no_more_than_exact_and_returns_finished_hypotheses(model):
+    src, src_len, _ = batch()
+    limit = max_lengths(src_len, 1.5, 5, 100)
+    out = {}
+    rows = {p: _decoded_rows(model, lambda p=p: out.setdefault(p, beam_search(
+        model, src, src_len, limit, beam=4, alpha=1.0, nbest=2, patience=p))) for p in (0.0, 0.5, 1.0)}
+    assert rows[0.5] <= rows[1.0] <= rows[0.0]
+    for hyps in out.values():
+        assert all(1 <= len(h) <= 2 and all(len(x.tokens) < int(limit.max()) for x in h) for h in hyps)
+
+
 def test_per_sentence_fields_follow_their_hypotheses():
     from dataclasses import dataclass
 

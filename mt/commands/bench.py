@@ -42,6 +42,9 @@ def _add_translate(bench: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_sizes, default=(),
                    help="sentences per decoding batch, comma-separated to measure several (e.g. 64,256; default: "
                         "the model's decode.batch_size)")
+    p.add_argument("--patience", type=_patiences, default=(),
+                   help="the torch engines' decode.patience, comma-separated to measure several (e.g. 0,1: the exact "
+                        "stopping rule against CTranslate2's; default: the model's)")
     p.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     p.add_argument("--threads", type=int, default=2, help="threads per engine")
     p.add_argument("--limit", type=int, default=0, help="only the first N test sentences")
@@ -84,6 +87,14 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _patiences(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated numbers ≥ 0."""
+    values = tuple(float(t) for t in text.split(",") if t.strip())
+    if not values or not min(values) >= 0:
+        raise ValueError(text)
+    return values
+
+
 def run_translate(args: argparse.Namespace) -> int:
     from mt import experiments
     from mt.tools.bench_translate import bench_translate, format_translate
@@ -100,7 +111,7 @@ def run_translate(args: argparse.Namespace) -> int:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     record = bench_translate(paths, engines, args.repeats, args.threads, (args.beam,) if args.beam else (1, 5),
                              args.limit, common.note, args.weights, args.alpha, args.combine, args.corpus,
-                             args.batch_size)
+                             args.batch_size, args.patience)
     return _report(format_translate(record), record, args.json)
 
 

@@ -101,15 +101,17 @@ def _non_negative(text: str) -> float:
     return value
 
 
-TORCH_OPTIONS = ("dictionary", "coverage", "numbers", "names", "precision", "reverse", "reverse_weight")  # PyTorch's alone
+TORCH_OPTIONS = ("dictionary", "coverage", "numbers", "names", "precision", "reverse", "reverse_weight",
+                 "patience")  # PyTorch's alone
 DECODE_OPTIONS = (*TORCH_OPTIONS, "clauses")
 
 
 def decode_options(p: argparse.ArgumentParser) -> None:
-    """--dictionary, --coverage, --reverse, --numbers, --names, --precision and --clauses: what a copied unknown
-    word becomes (mt/lexicon.py), the omission defences (mt/coverage.py, mt/reverse.py), whose numbers the output
-    says (mt/renumber.py), whether rare names are copied through the model (mt/names.py), the weights' precision,
-    and which long sentences are translated clause by clause (mt/sentences.py)."""
+    """--dictionary, --coverage, --reverse, --numbers, --names, --precision, --patience and --clauses: what a copied
+    unknown word becomes (mt/lexicon.py), the omission defences (mt/coverage.py, mt/reverse.py), whose numbers the
+    output says (mt/renumber.py), whether rare names are copied through the model (mt/names.py), the weights'
+    precision, when the beam stops (mt/search.py), and which long sentences are translated clause by clause
+    (mt/sentences.py)."""
     p.add_argument("--dictionary", choices=["none", "jmdict"],
                    help="look words the model cannot translate up in JMdict (needs mt-enja[dict]), or not "
                         "(default: the run's decode.dictionary)")
@@ -133,6 +135,10 @@ def decode_options(p: argparse.ArgumentParser) -> None:
                    help="the weights' precision for decoding: bf16 is faster where the CPU has native bf16 (AVX-512 "
                         "BF16 or AMX) or on a GPU, and falls back to fp32 elsewhere (default: the run's "
                         "decode.precision)")
+    p.add_argument("--patience", type=_non_negative, metavar="P",
+                   help="end a sentence's beam once ⌈P · beam⌉ hypotheses have finished, as fairseq and CTranslate2 "
+                        "do (fewer steps; 0: only when no live hypothesis can beat the finished ones, exact; "
+                        "default: the run's decode.patience)")
     p.add_argument("--clauses", type=int, metavar="WORDS",
                    help="translate a sentence of more than WORDS words clause by clause where it joins clauses "
                         "with ', but' / ', so' / ', and' (joined again by しかし、/ だから、/ そして、; 0: never; "

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         name = f"{name}.{args.precision}"
     if args.clauses is not None:
         name = f"{name}.clauses-{args.clauses}"
+    if args.patience is not None:
+        name = f"{name}.patience-{args.patience:g}"
     if args.reverse is not None:
         name = f"{name}.reverse-{Path(args.reverse).name or 'off'}"
     if args.reverse_weight is not None:

@@ -24,7 +24,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from itertools import product
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -82,26 +84,48 @@ def systems(paths: list[Path], weights: list[float] | None = None, alpha: float 
 
 
 def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
-                 repeats: int, threads: int, batch_size: int | None) -> dict:
-    """Our Translator (fp32, bf16 or int8 checkpoint, or an ensemble): speed and BLEU per beam, then peak RSS."""
+                 repeats: int, threads: int, batch_size: int | None, patience: float | None = None) -> dict:
+    """Our Translator (fp32, bf16 or int8 checkpoint, or an ensemble): speed, BLEU and hypothesis-steps per beam,
+    then peak RSS."""
     torch.set_num_threads(threads)
     tr = system.translator()
     if batch_size:
         tr.decode = replace(tr.decode, batch_size=batch_size)
+    if patience is not None:
+        tr.decode = replace(tr.decode, patience=patience)
     sources = [tr.source_ids(line)[0] for line in lines]
     out: dict = {}
     for beam in beams:
-        bleu = decode_and_score(tr, Pairs(sources, refs, tokenized), beam, every=False).bleu  # also the warm-up
+        with _counted_steps(tr.model) as rows:  # also the warm-up
+            bleu = decode_and_score(tr, Pairs(sources, refs, tokenized), beam, every=False).bleu
+        out[beam] = {"hyp_steps": rows[0] / max(1, len(sources))}
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             hyps = tr.translate_ids(sources, beam=beam)
             times.append(time.perf_counter() - start)
-        out[beam] = {"seconds": times, "tokens": sum(len(h[0].tokens) for h in hyps), "bleu": bleu}
+        out[beam].update({"seconds": times, "tokens": sum(len(h[0].tokens) for h in hyps), "bleu": bleu})
     peak = peak_rss_mb()  # before the profiler's own memory
     for beam in beams:  # one extra profiled pass per beam, after the timed ones
         out[beam]["breakdown"] = profile.breakdown(lambda b=beam: tr.translate_ids(sources, beam=b), len(sources))
-    return {"beams": out, "peak_rss_mb": peak, "batch_size": tr.decode.batch_size}
+    return {"beams": out, "peak_rss_mb": peak, "batch_size": tr.decode.batch_size, "patience": tr.decode.patience}
+
+
+@contextmanager
+def _counted_steps(model):
+    """Count the hypotheses the decoder advances, step by step (rows of every decode_step), while inside."""
+    rows = [0]
+    step = model.decode_step
+
+    def counted(prev, state):
+        rows[0] += prev.size(0)
+        return step(prev, state)
+
+    model.decode_step = counted  # an instance attribute shadows the method until deleted
+    try:
+        yield rows
+    finally:
+        del model.decode_step
 
 
 def _ct2_child(model_dir: Path, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
@@ -167,10 +191,12 @@ def bench_lines(checkpoint: Path, corpus: str | None = None, limit: int = 0) -> 
 def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, threads: int = 2,
                     beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None,
                     weights: list[float] | None = None, alpha: float | None = None, combine: str = "prob",
-                    corpus: str | None = None, batch_sizes: tuple[int, ...] = ()) -> dict:
+                    corpus: str | None = None, batch_sizes: tuple[int, ...] = (),
+                    patiences: tuple[float, ...] = ()) -> dict:
     """Measure every engine on the test split of `corpus`, else of the first checkpoint's corpus (an ensemble:
     each member, then the ensemble, with the torch engine), at each of `batch_sizes` (none: the model's
-    decode.batch_size); returns the JSON record."""
+    decode.batch_size) and, for the torch engines, each of `patiences` (none: the model's decode.patience);
+    returns the JSON record."""
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
@@ -198,27 +224,34 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
                 log(note)
                 continue
             child = _ct2_child if engine.startswith("ct2") else _torch_child
-            for batch_size in batch_sizes or (None,):
+            torch_engine = child is _torch_child
+            for batch_size, patience in product(batch_sizes or (None,), patiences if torch_engine and patiences
+                                                else (None,)):
                 log(f"{system.name}, {engine}: measuring {len(lines)} sentences, beams {list(beams)}"
-                    + (f", batches of {batch_size}" if batch_size else ""))
+                    + (f", batches of {batch_size}" if batch_size else "")
+                    + (f", patience {patience:g}" if patience is not None else ""))
+                extra = (patience,) if torch_engine else ()
                 with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
                     res = pool.submit(child, model, lines, refs, tokenized, list(beams), repeats, threads,
-                                      batch_size).result()
-                batch_args = ["--batch-size", str(res["batch_size"])]
+                                      batch_size, *extra).result()
+                run_args = ["--batch-size", str(res["batch_size"])]
+                run_args += ["--patience", f"{res['patience']:g}"] if torch_engine else []
                 for beam, m in res["beams"].items():
                     seconds = statistics.median(m["seconds"])
                     record["rows"].append({
                         "system": system.name, "engine": engine, "batch": res["batch_size"], "beam": beam,
+                        **({"patience": res["patience"], "hyp_steps": m["hyp_steps"]} if torch_engine else {}),
                         "sentences_per_s": len(lines) / seconds, "tokens_per_s": m["tokens"] / seconds,
                         "seconds": seconds, "bleu": m["bleu"], "peak_rss_mb": res["peak_rss_mb"],
                         "breakdown": m.get("breakdown"),
-                        "command_seconds": command_seconds([*cmd_args, *batch_args, "--beam", str(beam)],
+                        "command_seconds": command_seconds([*cmd_args, *run_args, "--beam", str(beam)],
                                                            tmp / "src.txt", threads)})
     record["bleu_kind"] = "corpus tokens" if tokenized else "ja (detokenized)"
     return record
 
 
 COLUMNS = [("system", "system", "{}"), ("engine", "engine", "{}"), ("batch", "batch", "{}"), ("beam", "beam", "{}"),
+           ("patience", "patience", "{:g}"), ("hyp_steps", "hyp-steps/sent", "{:.1f}"),
            ("sentences_per_s", "sent/s", "{:.1f}"),
            ("tokens_per_s", "tok/s", "{:,.0f}"), ("bleu", "BLEU", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
            ("command_seconds", "mt translate s", "{:.2f}")]
@@ -232,9 +265,11 @@ def format_translate(record: dict) -> list[str]:
              f"{record['threads']} threads, median of {record['repeats']}; {record['cpu']}, torch {record['torch']}"]
     lines += aligned(cells)
     lines.append(f"BLEU on {record.get('bleu_kind', '?')}; sent/s and tok/s: search only (model loaded, sources "
-                 f"tokenized); mt translate s: the whole command, one run")
+                 f"tokenized); hyp-steps/sent: hypotheses the decoder advanced, summed over steps, per sentence; mt translate "
+                 f"s: the whole command, one run")
     for r in record["rows"]:
         if r.get("breakdown"):
-            lines.append(f"{r['system']}, {r['engine']}, batch {r.get('batch', '?')}, beam {r['beam']}:")
+            patience = f", patience {r['patience']:g}" if "patience" in r else ""
+            lines.append(f"{r['system']}, {r['engine']}, batch {r.get('batch', '?')}{patience}, beam {r['beam']}:")
             lines += profile.format_breakdown(r["breakdown"], "sentence")
     return lines + [f"note: {n}" for n in record["notes"]]
