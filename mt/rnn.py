@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.profiler import record_function
 
 from mt.masks import padding_mask
 from mt.model_config import RNNConfig  # noqa: F401  (the family's config, torch-free)
@@ -147,7 +148,8 @@ class RNNSeq2Seq(nn.Module):
     def decode_step(self, prev: Tensor, state: RNNState) -> tuple[Tensor, RNNState]:
         """prev (B,) → log-probs (B, V) and the advanced state."""
         out, state = self._run_decoder(self.dropout(self.tgt_embed(prev[:, None])), state)
-        return self.output(self.dropout(out))[:, 0].float().log_softmax(-1), state
+        with record_function("mt.output"):  # the output layer and its softmax, a category of `mt bench translate`
+            return self.output(self.dropout(out))[:, 0].float().log_softmax(-1), state
 
     def max_output_positions(self) -> int:
         return 10_000

@@ -283,9 +283,10 @@ class Transformer(nn.Module):
                                  state.mem_v[i], state.src_mask)
             cache_k.append(k)
             cache_v.append(v)
-        logits = self.output(self.decoder_norm(x))[:, 0]  # (B, V)
+        with record_function("mt.output"):  # the output layer and its softmax, a category of `mt bench translate`
+            logp = self.output(self.decoder_norm(x))[:, 0].float().log_softmax(-1)  # (B, V)
         new = TransformerState(state.src_mask, state.mem_k, state.mem_v, cache_k, cache_v, state.step + 1, state.group)
-        return logits.float().log_softmax(-1), new
+        return logp, new
 
     def max_output_positions(self) -> int:
         return self.cfg.max_positions

@@ -43,3 +43,17 @@ def test_categories_of_single_ops():
     assert names["aten::add"] == "norms and element-wise"
     assert names["aten::to"] == "casts and copies"
     assert names["aten::mm"] == "matmul"
+
+
+def test_a_decoding_step_books_its_output_layer_apart():
+    """Both families' output layer and log-softmax are their own category (the part a vocabulary shortlist shrinks)."""
+    from mt.model import build_model
+    from tests.helpers import CONFIGS, V_SRC, V_TGT, batch
+
+    src, src_len, tgt_in = batch()
+    for name in ("transformer-pre", "rnn-luong"):
+        model = build_model(*CONFIGS[name], V_SRC, V_TGT).eval()
+        with torch.no_grad():
+            state = model.encode(src, src_len)
+            ms = profile.breakdown(lambda m=model, s=state: m.decode_step(tgt_in[:, 0], s), units=1)["ms_per_unit"]
+        assert ms["output layer"] > 0, name

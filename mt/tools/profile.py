@@ -3,7 +3,8 @@
 Each profiled event's own time (self time: its duration less its children's) goes to one category, by
 the nearest enclosing scope first, then by the op's name:
 - scopes: `mt.data` (batching, collation), `mt.optimizer` (gradient clipping and the optimiser step),
-  `mt.attention` (attention written out, as decoding on CPU runs it),
+  `mt.attention` (attention written out, as decoding on CPU runs it), `mt.output` (a decoding step's output
+  layer and log-softmax over the target vocabulary: what a vocabulary shortlist would shrink),
   the label-smoothed loss (`_SmoothedCrossEntropy`, forward and backward), `mt.search` (beam search
   bookkeeping: top-k, reordering the state) — the scopes are `torch.profiler.record_function` labels;
 - ops: matmul (mm, addmm, bmm, linear, int8 quantized::linear…), attention (scaled dot-product kernels, forward and backward),
@@ -20,9 +21,10 @@ from collections.abc import Callable
 
 from torch.profiler import ProfilerActivity, profile
 
-CATEGORIES = ("matmul", "attention", "norms and element-wise", "casts and copies", "loss", "search", "optimiser",
-              "data", "Python and framework overhead")
+CATEGORIES = ("matmul", "attention", "output layer", "norms and element-wise", "casts and copies", "loss", "search",
+              "optimiser", "data", "Python and framework overhead")
 SCOPES = {"mt.data": "data", "mt.optimizer": "optimiser", "mt.search": "search", "mt.attention": "attention",
+          "mt.output": "output layer",
           "_SmoothedCrossEntropy": "loss", "_SmoothedCrossEntropyBackward": "loss"}
 MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "aten::addmv",
           "aten::mv", "aten::dot", "mkldnn", "onednn", "aten::_addmm_activation", "quantized::linear", "aten::fbgemm")
