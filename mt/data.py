@@ -84,6 +84,7 @@ def cache_key(cfg: DataConfig, corpus_dir: Path, vocabs: dict[str, Vocab] | None
                                            "min_count", "max_size", "limit")}
     if cfg.direction != "en-ja":  # (en-ja's keys stay what they were before there was a direction)
         fields["direction"] = cfg.direction
+        fields["janome"] = "plain text"  # janome reads a pre-tokenized line as its plain text (text.segment_ja)
     fixed = {s: v.to_json() for s, v in vocabs.items()} if vocabs else None
     blob = json.dumps({"v": CACHE_VERSION, "files": files, "cfg": fields, **({"vocabs": fixed} if fixed else {})},
                       sort_keys=True)

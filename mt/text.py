@@ -82,8 +82,10 @@ def _janome():
 
 
 def segment_ja(text: str) -> list[str]:
-    """Raw Japanese → words with janome (IPADIC, the segmentation MeCab gives)."""
-    text = unicodedata.normalize("NFKC", text).strip()
+    """Raw Japanese → words with janome (IPADIC, the segmentation MeCab gives). Spaces between Japanese words go
+    first, so a pre-tokenized line segments as its plain text does (a ja-en model trained on small_parallel_enja's
+    words then knows the words of the raw Japanese it is given)."""
+    text = detokenize_ja(unicodedata.normalize("NFKC", text).split())
     return [w for w in _janome().tokenize(text) if w.strip()]
 
 

@@ -60,6 +60,15 @@ def test_japanese_segmentation_and_detokenizer():
     assert detokenize_ja(["私", "は", "iPhone", "12", "を", "買", "っ", "た", "。"]) == "私はiPhone 12を買った。"
 
 
+@pytest.mark.parametrize("plain", ["彼は苦しい生活を送った。", "ごめんなさい。早く帰らなくちゃ。", "TomとNew Yorkに行く。"])
+def test_janome_reads_a_pre_tokenized_line_as_its_plain_text(plain):
+    """small_parallel_enja's own segmentation (送 っ た) is not janome's (送っ た): a model whose Japanese side janome
+    reads (a ja-en model) must see the same words in training, from the corpus's tokens, as from raw input."""
+    tokenized = " ".join(segment_ja(plain)).replace("送っ", "送 っ").replace("帰ら", "帰 ら")
+    assert segment_ja(tokenized) == segment_ja(plain)
+    assert Pipeline("janome").tokenize(tokenized) == Pipeline("janome").tokenize(plain)
+
+
 @pytest.mark.parametrize("words", [
     "彼 は 「 すぐ 戻る と 言っ た 。", "すぐ 戻る 」 と 言っ た 。", "「 a 」 「 b", "（ 「 x ） 」", "「 『 本 』 」 を 読む",
 ])
