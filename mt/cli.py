@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one `mt` command: 0 on success, 2 for a user mistake (one line on stderr), 1 for a failed write."""
+    """Run one `mt` command: 0 on success, 2 for a user mistake (one line on stderr: a missing file too), 1 for a
+    failed write."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args) or 0
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except FileNotFoundError as e:  # a path the user named that is not there (an input, or an output's folder)
+        print(f"mt: error: {e.filename or 'a file'}: no such file or directory", file=sys.stderr)
+        return 2
     except OSError as e:  # a write that no library call turned into an MTError (e.g. stdout on a full disk)
         where = e.filename or "the output"
         print(f"mt: error: cannot write {where}: {e.strerror or e}", file=sys.stderr)

@@ -279,3 +279,12 @@ def test_counts_match_sacrebleus_resamples():
     counts = significance.bootstrap_counts(50, 20, seed=3)
     idxs = np.random.default_rng(3).choice(50, size=(20, 50), replace=True)
     assert (counts == np.stack([np.bincount(row, minlength=50) for row in idxs])).all()
+
+
+def test_a_missing_hypothesis_file_is_one_line_naming_it(tmp_path, capsys):
+    ref = tmp_path / "ref.ja"
+    ref.write_text("私 は 学生 です 。\n", encoding="utf-8")
+    missing = tmp_path / "nowhere.txt"
+    assert main(["compare", "--ref", str(ref), "--ref-tokenized", "--hyps", str(ref), str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(missing) in err and "no such file" in err and "write" not in err

@@ -194,30 +194,17 @@ def test_patience_ends_a_sentence_once_enough_hypotheses_finished():
     assert search(2.0) == [4, 5]
 
 
-def _decoded_rows(model, fn) -> int:
-    """Hypotheses the decoder advanced while fn() ran, summed over steps."""
-    rows = [0]
-    step = model.decode_step
-
-    def counting(prev, state):
-        rows[0] += prev.size(0)
-        return step(prev, state)
-
-    model.decode_step = counting
-    try:
-        fn()
-    finally:
-        del model.decode_step
-    return rows[0]
-
-
 def test_patience_decodes_no_more_than_exact_and_returns_finished_hypotheses(model):
     src, src_len, _ = batch()
     limit = max_lengths(src_len, 1.5, 5, 100)
-    out = {}
-    rows = {p: _decoded_rows(model, lambda p=p: out.setdefault(p, beam_search(
-        model, src, src_len, limit, beam=4, alpha=1.0, nbest=2, patience=p))) for p in (0.0, 0.5, 1.0)}
-    assert rows[0.5] <= rows[1.0] <= rows[0.0]
+    from mt.tools.bench_translate import _counted_steps  # what `mt bench translate` reports as hypothesis-steps
+
+    out, rows = {}, {}
+    for p in (0.0, 0.5, 1.0):
+        with _counted_steps(model) as counted:
+            out[p] = beam_search(model, src, src_len, limit, beam=4, alpha=1.0, nbest=2, patience=p)
+        rows[p] = counted[0]
+    assert 0 < rows[0.5] <= rows[1.0] <= rows[0.0]
     for hyps in out.values():
         assert all(1 <= len(h) <= 2 and all(len(x.tokens) < int(limit.max()) for x in h) for h in hyps)
 
