@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mt.commands import attention, bench, check, compare, compress, corpus, evaluate, export, serve, train, translate
+from mt.commands import attention, bench, check, compare, compress, corpus, evaluate, export, serve, shortlist, train, translate
 from mt.errors import MTError
 
 # the order of `mt --help`; compress adds average, quantize, prune, distill and compress-report
-GROUPS = (corpus, train, translate, evaluate, check, compare, compress, export, attention, serve, bench)
+GROUPS = (corpus, train, translate, evaluate, check, compare, compress, export, shortlist, attention, serve, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

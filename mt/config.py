@@ -137,6 +137,9 @@ class DecodeConfig:
     # > 0: a sentence's beam also ends once ⌈patience · beam⌉ hypotheses have finished (fairseq's and CTranslate2's
     # rule: fewer steps, not exact); 0: only when no live hypothesis can beat the finished ones (mt/search.py)
     patience: float = 0.0
+    # (first, best) ≠ (0, 0): decode over a target-vocabulary shortlist, the `first` most frequent target words and
+    # each source word's `best` likeliest translations (mt/shortlist.py; Marian's shortlist, CTranslate2's vmap)
+    shortlist: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         if not self.coverage >= 0:
@@ -147,6 +150,9 @@ class DecodeConfig:
             raise MTError(f"config decode.reverse_weight must be ≥ 0, got {self.reverse_weight}")
         if not self.patience >= 0:
             raise MTError(f"config decode.patience must be ≥ 0 (0: exact stopping), got {self.patience}")
+        if min(self.shortlist) < 0:
+            raise MTError(f"config decode.shortlist must be two counts ≥ 0 [first, best] ([0, 0]: off), got "
+                          f"{list(self.shortlist)}")
 
 
 @dataclass(frozen=True)

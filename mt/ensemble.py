@@ -77,6 +77,11 @@ class Ensemble(nn.Module):
         steps = [m.decode_step(prev, s) for m, s in zip(self.models, state.states)]
         return self._mix([lp for lp, _ in steps]), EnsembleState([s for _, s in steps])
 
+    def restrict_output(self, ids: Tensor | None) -> None:
+        """Every member decodes over the target ids `ids` alone (mt/shortlist.py), or over all (None)."""
+        for m in self.models:
+            m.restrict_output(ids)
+
     def max_output_positions(self) -> int:
         return min(m.max_output_positions() for m in self.models)
 

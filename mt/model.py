@@ -3,6 +3,7 @@
     forward(src, src_len, tgt_in) -> logits (B, T, V)       teacher forcing
     encode(src, src_len) -> State                            run the encoder once
     decode_step(prev, state) -> (log_probs (B, V), State)    one output position
+    restrict_output(ids | None)                              decode_step over the target ids `ids` alone (a shortlist)
     max_output_positions() -> int                            longest output the model can position
     attention_layers() / attention_module(layer, kind)       the attention to read (unknown-word copy, plots)
 
@@ -35,6 +36,10 @@ class Seq2Seq(Protocol):
 
     def decode_step(self, prev: Tensor, state: Any) -> tuple[Tensor, Any]:
         """prev (B,) → log-probabilities (B, V) of the next token and the advanced State."""
+
+    def restrict_output(self, ids: Tensor | None) -> None:
+        """Until called with None, decode_step's log-probs are over the target ids `ids` (L,) alone, normalised over
+        them (mt/shortlist.py): (B, L)."""
 
     def max_output_positions(self) -> int:
         """The longest target sequence (BOS included) the model can position."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.profiler import record_function
 
 from mt.masks import padding_mask
 from mt.model_config import RNNConfig  # noqa: F401  (the family's config, torch-free)
+from mt.output import output_rows
 from mt.vocab import PAD
 
 
@@ -82,6 +84,7 @@ class RNNSeq2Seq(nn.Module):
         self.combine = nn.Linear(2 * H, H) if self.attention else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(H, tgt_vocab)
+        self.restricted: tuple[Tensor, Tensor | None] | None = None  # the output rows of a shortlist (restrict_output)
         if cfg.tie_output:
             self.output.weight = self.tgt_embed.weight
 
@@ -149,7 +152,13 @@ class RNNSeq2Seq(nn.Module):
         """prev (B,) → log-probs (B, V) and the advanced state."""
         out, state = self._run_decoder(self.dropout(self.tgt_embed(prev[:, None])), state)
         with record_function("mt.output"):  # the output layer and its softmax, a category of `mt bench translate`
-            return self.output(self.dropout(out))[:, 0].float().log_softmax(-1), state
+            h = self.dropout(out)
+            logits = self.output(h) if self.restricted is None else F.linear(h, *self.restricted)  # (B, 1, V or L)
+            return logits[:, 0].float().log_softmax(-1), state
+
+    def restrict_output(self, ids: Tensor | None) -> None:
+        """Decode over the target ids `ids` (L,) alone (mt/shortlist.py), or over all (None)."""
+        self.restricted = None if ids is None else output_rows(self.output, ids)
 
     def max_output_positions(self) -> int:
         return 10_000

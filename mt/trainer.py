@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
-from mt import corpora, data, experiments, files, memory, resumes
+from mt import corpora, data, experiments, files, memory, resumes, shortlist
 from mt.config import Config
 from mt.distributed import Distributed
 from mt.errors import MTError
@@ -376,6 +376,8 @@ def _init_run(run: Path, cfg: Config, prep: data.Prepared, model: nn.Module, tok
             "sacrebleu": sacrebleu.__version__, "bleu_signature": bleu_signature(tokenized, cfg.data.langs[1]),
             **({"removed_from_training": prep.removed} if prep.removed else {})}
     files.write_text(run / "info.json", json.dumps(info, indent=1))
+    shortlist.save(shortlist.build(prep.split("train"), len(prep.src_vocab), len(prep.tgt_vocab)),
+                   run / shortlist.FILE, prep.src_vocab, prep.tgt_vocab)  # for decode.shortlist
     for name, text in run_files.items():
         files.write_text(run / name, text)
 

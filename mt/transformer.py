@@ -17,6 +17,7 @@ from torch.profiler import record_function
 
 from mt.masks import causal_mask, padding_mask
 from mt.model_config import TransformerConfig  # noqa: F401  (the family's config, torch-free)
+from mt.output import output_rows
 from mt.state import per_sentence
 from mt.vocab import PAD
 
@@ -226,6 +227,7 @@ class Transformer(nn.Module):
         final = (lambda: nn.LayerNorm(cfg.d_model)) if cfg.norm == "pre" else nn.Identity
         self.encoder_norm, self.decoder_norm = final(), final()
         self.output = nn.Linear(cfg.d_model, tgt_vocab, bias=False)
+        self.restricted: tuple[Tensor, Tensor | None] | None = None  # the output rows of a shortlist (restrict_output)
         self.scale = math.sqrt(cfg.d_model)  # §3.4: embeddings multiplied by √D
         self._init_weights()
         if cfg.tie_output:
@@ -284,9 +286,17 @@ class Transformer(nn.Module):
             cache_k.append(k)
             cache_v.append(v)
         with record_function("mt.output"):  # the output layer and its softmax, a category of `mt bench translate`
-            logp = self.output(self.decoder_norm(x))[:, 0].float().log_softmax(-1)  # (B, V)
+            logp = self.project(self.decoder_norm(x))[:, 0].float().log_softmax(-1)  # (B, V), or (B, L) restricted
         new = TransformerState(state.src_mask, state.mem_k, state.mem_v, cache_k, cache_v, state.step + 1, state.group)
         return logp, new
+
+    def project(self, h: Tensor) -> Tensor:
+        """Decoder states (..., D) → logits over the target vocabulary, or over the ids restrict_output set."""
+        return self.output(h) if self.restricted is None else F.linear(h, *self.restricted)
+
+    def restrict_output(self, ids: Tensor | None) -> None:
+        """Decode over the target ids `ids` (L,) alone (mt/shortlist.py), or over all (None)."""
+        self.restricted = None if ids is None else output_rows(self.output, ids)
 
     def max_output_positions(self) -> int:
         return self.cfg.max_positions

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import torch
+from torch import Tensor
 
 from mt import checkpoint as ckpt
 from mt.config import DecodeConfig
@@ -27,6 +28,9 @@ from mt.renumber import from_source, proxy, shapes
 from mt.reverse import Reverse
 from mt.search import Hypothesis, beam_search, greedy, max_lengths
 from mt.sentences import plan_line
+from mt.shortlist import FILE as SHORTLIST_FILE
+from mt.shortlist import Shortlist, restricted, widen
+from mt.shortlist import load as load_shortlist
 from mt.text import Pipeline, balance_brackets, detokenize_en, detokenize_ja, known_spelling
 from mt.unk import cross_attention, replace_unknowns
 from mt.vocab import UNK, Vocab
@@ -59,8 +63,11 @@ class Translator:
     """Holds a model with its pipelines and vocabularies; decodes batches of sentences."""
 
     def __init__(self, model, src_pipe: Pipeline, tgt_pipe: Pipeline, src_vocab: Vocab,
-                 tgt_vocab: Vocab, decode: DecodeConfig, device: str = "cpu", lang: str = "ja") -> None:
+                 tgt_vocab: Vocab, decode: DecodeConfig, device: str = "cpu", lang: str = "ja",
+                 shortlist: Path | None = None) -> None:
         self.model, self.decode, self.device = model, decode, torch.device(device)
+        self.shortlist_path = shortlist  # the run's shortlist file, read when decode.shortlist first asks (_shortlist)
+        self._table: Shortlist | None = None
         self.lang = lang  # the target's language: ja, or en for a ja-en model
         self.src_pipe, self.tgt_pipe, self.src_vocab, self.tgt_vocab = src_pipe, tgt_pipe, src_vocab, tgt_vocab
         self.dictionary = load_dictionary(decode.dictionary)
@@ -80,8 +87,12 @@ class Translator:
         model = decoding_weights(model, cfg.decode.precision, torch.device(device), meta.get("quantized"), path)
         src_pipe = Pipeline(cfg.data.src_tokenizer, ckpt.sp_from_json(meta.get("src_sp")))
         tgt_pipe = Pipeline(cfg.data.tgt_tokenizer, ckpt.sp_from_json(meta.get("tgt_sp")))
-        return cls(model, src_pipe, tgt_pipe, Vocab.from_json(meta["src_vocab"]),
-                   Vocab.from_json(meta["tgt_vocab"]), cfg.decode, device, cfg.data.langs[1])
+        src_vocab, tgt_vocab = Vocab.from_json(meta["src_vocab"]), Vocab.from_json(meta["tgt_vocab"])
+        translator = cls(model, src_pipe, tgt_pipe, src_vocab, tgt_vocab, cfg.decode, device, cfg.data.langs[1],
+                         Path(path).parent / SHORTLIST_FILE)
+        if any(cfg.decode.shortlist):
+            translator.shortlist_table()  # a missing or mismatched file: the error now, not at the first batch
+        return translator
 
     @classmethod
     def from_checkpoints(cls, paths: list[Path], device: str = "cpu", keep_unk: bool = False,
@@ -101,7 +112,7 @@ class Translator:
             models.append(other.model)
         ensemble = Ensemble(models, weights, combine).to(device).eval()
         return cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode, device,
-                   first.lang)
+                   first.lang, first.shortlist_path)
 
     @property
     def precision(self) -> str:
@@ -164,19 +175,35 @@ class Translator:
             src, src_len = pad_sources([sources[i] for i in chunk])
             src, src_len = src.to(self.device), src_len.to(self.device)
             limit = max_lengths(src_len, self.decode.max_len_a, self.decode.max_len_b, cap)
-            if beam == 1 and nbest == 1:
-                hyps = [[h] for h in greedy(self.model, src, src_len, limit)]
-            elif self.decode.coverage > 0:  # rerank the whole beam by coverage, keep the n best
-                hyps = beam_search(self.model, src, src_len, limit, beam, self.decode.alpha,
-                                   self.decode.length_penalty, max(nbest, beam), self.decode.patience)
+            cover = self.decode.coverage > 0 and not (beam == 1 and nbest == 1)  # rerank the whole beam by coverage
+            hyps = self._search(src, src_len, limit, beam, max(nbest, beam) if cover else nbest)
+            if cover:
                 hyps = [h[:nbest] for h in rerank(self.model, [sources[i] for i in chunk], hyps,
                                                   self.decode.coverage, self.device)]
-            else:
-                hyps = beam_search(self.model, src, src_len, limit, beam, self.decode.alpha,
-                                   self.decode.length_penalty, nbest, self.decode.patience)
             for i, h in zip(chunk, hyps):
                 results[i] = h
         return results
+
+    def _search(self, src: Tensor, src_len: Tensor, limit: Tensor, beam: int, nbest: int) -> list[list[Hypothesis]]:
+        """One batch's search: greedy, or beam search keeping the n best; over decode.shortlist's target words where
+        it is set (mt/shortlist.py)."""
+        first, best = self.decode.shortlist
+        ids = self.shortlist_table().ids(src, first, best) if first or best else None
+        with restricted(self.model, ids) as model:
+            if beam == 1 and nbest == 1:
+                hyps = [[h] for h in greedy(model, src, src_len, limit)]
+            else:
+                hyps = beam_search(model, src, src_len, limit, beam, self.decode.alpha, self.decode.length_penalty,
+                                   nbest, self.decode.patience)
+        return widen(hyps, ids)
+
+    def shortlist_table(self) -> Shortlist:
+        """decode.shortlist's table (mt/shortlist.py), read once; one clear error where the run has none."""
+        if self._table is None:
+            if self.shortlist_path is None:
+                raise MTError("decode.shortlist: this model was not loaded from a run's checkpoint, so it has no shortlist")
+            self._table = load_shortlist(self.shortlist_path, self.src_vocab, self.tgt_vocab)
+        return self._table
 
     def translate(self, lines: list[str], beam: int | None = None, nbest: int = 1,
                   batch_size: int | None = None) -> list[list[Output]]:

@@ -258,3 +258,14 @@ def test_bench_overhead_runs_mt_translate(tiny_run, tmp_path, capsys):
     assert all(r["seconds"] > 0 for r in record["rows"]) and record["load_seconds"] > 0, record
     assert [r["args"][0] for r in record["rows"][:3]] == ["--no-split", "--dictionary", "--check"]
     assert "vs no-split" in capsys.readouterr().out
+
+
+def test_bench_translate_measures_each_shortlist(tiny_run, tmp_path, capsys):
+    out = tmp_path / "translate.json"
+    assert main(["bench", "translate", "--run", str(tiny_run), "--engines", "torch", "--shortlist", "0,0",
+                 "--shortlist", "100000,1", "--beam", "3", "--repeats", "1", "--threads", "1", "--limit", "6",
+                 "--json", str(out)]) == 0
+    assert "shortlist" in capsys.readouterr().out
+    whole, every = json.loads(out.read_text())["rows"]
+    assert (whole["shortlist"], every["shortlist"]) == ("0,0", "100000,1")
+    assert whole["bleu"] == every["bleu"]  # a shortlist of every word decodes as the whole vocabulary

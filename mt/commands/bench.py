@@ -45,6 +45,9 @@ def _add_translate(bench: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=_patiences, default=(),
                    help="the torch engines' decode.patience, comma-separated to measure several (e.g. 0,1: the exact "
                         "stopping rule against CTranslate2's; default: the model's)")
+    p.add_argument("--shortlist", type=common.shortlist, action="append", default=[], metavar="FIRST,BEST",
+                   help="the torch engines' decode.shortlist; repeat to measure several (e.g. --shortlist 0,0 "
+                        "--shortlist 500,20: the whole vocabulary against a shortlist; default: the model's)")
     p.add_argument("--repeats", type=int, default=3, help="timed passes (medians are reported)")
     p.add_argument("--threads", type=int, default=2, help="threads per engine")
     p.add_argument("--limit", type=int, default=0, help="only the first N test sentences")
@@ -111,7 +114,7 @@ def run_translate(args: argparse.Namespace) -> int:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     record = bench_translate(paths, engines, args.repeats, args.threads, (args.beam,) if args.beam else (1, 5),
                              args.limit, common.note, args.weights, args.alpha, args.combine, args.corpus,
-                             args.batch_size, args.patience)
+                             args.batch_size, args.patience, tuple(args.shortlist))
     return _report(format_translate(record), record, args.json)
 
 

@@ -102,8 +102,16 @@ def _non_negative(text: str) -> float:
 
 
 TORCH_OPTIONS = ("dictionary", "coverage", "numbers", "names", "precision", "reverse", "reverse_weight",
-                 "patience")  # PyTorch's alone
+                 "patience", "shortlist")  # PyTorch's alone
 DECODE_OPTIONS = (*TORCH_OPTIONS, "clauses")
+
+
+def shortlist(text: str) -> tuple[int, int]:
+    """argparse type: FIRST,BEST, two counts ≥ 0 (argparse turns the ValueError into one usage error, exit 2)."""
+    first, best = (int(x) for x in text.split(","))
+    if first < 0 or best < 0:
+        raise ValueError(text)
+    return first, best
 
 
 def decode_options(p: argparse.ArgumentParser) -> None:
@@ -139,6 +147,11 @@ def decode_options(p: argparse.ArgumentParser) -> None:
                    help="end a sentence's beam once ⌈P · beam⌉ hypotheses have finished, as fairseq and CTranslate2 "
                         "do (fewer steps; 0: only when no live hypothesis can beat the finished ones, exact; "
                         "default: the run's decode.patience)")
+    p.add_argument("--shortlist", type=shortlist, metavar="FIRST,BEST",
+                   help="decode over a target-vocabulary shortlist: the FIRST most frequent target words and each "
+                        "source word's BEST likeliest translations (faster; the run's shortlist.safetensors, "
+                        "`mt shortlist RUN` builds it for an older run; 0,0: the whole vocabulary; default: the run's "
+                        "decode.shortlist)")
     p.add_argument("--clauses", type=int, metavar="WORDS",
                    help="translate a sentence of more than WORDS words clause by clause where it joins clauses "
                         "with ', but' / ', so' / ', and' (joined again by しかし、/ だから、/ そして、; 0: never; "

@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         name = f"{name}.clauses-{args.clauses}"
     if args.patience is not None:
         name = f"{name}.patience-{args.patience:g}"
+    if args.shortlist is not None:
+        name = f"{name}.shortlist-{args.shortlist[0]}-{args.shortlist[1]}"
     if args.reverse is not None:
         name = f"{name}.reverse-{Path(args.reverse).name or 'off'}"
     if args.reverse_weight is not None:

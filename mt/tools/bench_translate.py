@@ -84,7 +84,8 @@ def systems(paths: list[Path], weights: list[float] | None = None, alpha: float 
 
 
 def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: bool, beams: list[int],
-                 repeats: int, threads: int, batch_size: int | None, patience: float | None = None) -> dict:
+                 repeats: int, threads: int, batch_size: int | None, patience: float | None = None,
+                 shortlist: tuple[int, int] | None = None) -> dict:
     """Our Translator (fp32, bf16 or int8 checkpoint, or an ensemble): speed, BLEU and hypothesis-steps per beam,
     then peak RSS."""
     torch.set_num_threads(threads)
@@ -93,6 +94,8 @@ def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: b
         tr.decode = replace(tr.decode, batch_size=batch_size)
     if patience is not None:
         tr.decode = replace(tr.decode, patience=patience)
+    if shortlist is not None:
+        tr.decode = replace(tr.decode, shortlist=shortlist)
     sources = [tr.source_ids(line)[0] for line in lines]
     out: dict = {}
     for beam in beams:
@@ -108,7 +111,8 @@ def _torch_child(system: System, lines: list[str], refs: list[str], tokenized: b
     peak = peak_rss_mb()  # before the profiler's own memory
     for beam in beams:  # one extra profiled pass per beam, after the timed ones
         out[beam]["breakdown"] = profile.breakdown(lambda b=beam: tr.translate_ids(sources, beam=b), len(sources))
-    return {"beams": out, "peak_rss_mb": peak, "batch_size": tr.decode.batch_size, "patience": tr.decode.patience}
+    return {"beams": out, "peak_rss_mb": peak, "batch_size": tr.decode.batch_size, "patience": tr.decode.patience,
+            "shortlist": list(tr.decode.shortlist)}
 
 
 @contextmanager
@@ -192,11 +196,11 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
                     beams: tuple[int, ...] = (1, 5), limit: int = 0, log=lambda _msg: None,
                     weights: list[float] | None = None, alpha: float | None = None, combine: str = "prob",
                     corpus: str | None = None, batch_sizes: tuple[int, ...] = (),
-                    patiences: tuple[float, ...] = ()) -> dict:
+                    patiences: tuple[float, ...] = (), shortlists: tuple[tuple[int, int], ...] = ()) -> dict:
     """Measure every engine on the test split of `corpus`, else of the first checkpoint's corpus (an ensemble:
     each member, then the ensemble, with the torch engine), at each of `batch_sizes` (none: the model's
-    decode.batch_size) and, for the torch engines, each of `patiences` (none: the model's decode.patience);
-    returns the JSON record."""
+    decode.batch_size) and, for the torch engines, each of `patiences` (none: the model's decode.patience) and
+    `shortlists` (none: the model's decode.shortlist); returns the JSON record."""
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise MTError(f"unknown engine {unknown[0]!r}; valid: {', '.join(ENGINES)}")
@@ -225,22 +229,26 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
                 continue
             child = _ct2_child if engine.startswith("ct2") else _torch_child
             torch_engine = child is _torch_child
-            for batch_size, patience in product(batch_sizes or (None,), patiences if torch_engine and patiences
-                                                else (None,)):
+            for batch_size, patience, short in product(batch_sizes or (None,),
+                                                       patiences if torch_engine and patiences else (None,),
+                                                       shortlists if torch_engine and shortlists else (None,)):
                 log(f"{system.name}, {engine}: measuring {len(lines)} sentences, beams {list(beams)}"
                     + (f", batches of {batch_size}" if batch_size else "")
-                    + (f", patience {patience:g}" if patience is not None else ""))
-                extra = (patience,) if torch_engine else ()
+                    + (f", patience {patience:g}" if patience is not None else "")
+                    + (f", shortlist {short[0]},{short[1]}" if short is not None else ""))
+                extra = (patience, short) if torch_engine else ()
                 with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
                     res = pool.submit(child, model, lines, refs, tokenized, list(beams), repeats, threads,
                                       batch_size, *extra).result()
                 run_args = ["--batch-size", str(res["batch_size"])]
-                run_args += ["--patience", f"{res['patience']:g}"] if torch_engine else []
+                run_args += ["--patience", f"{res['patience']:g}", "--shortlist", _pair(res["shortlist"])] \
+                    if torch_engine else []
                 for beam, m in res["beams"].items():
                     seconds = statistics.median(m["seconds"])
                     record["rows"].append({
                         "system": system.name, "engine": engine, "batch": res["batch_size"], "beam": beam,
-                        **({"patience": res["patience"], "hyp_steps": m["hyp_steps"]} if torch_engine else {}),
+                        **({"patience": res["patience"], "shortlist": _pair(res["shortlist"]), "hyp_steps": m["hyp_steps"]}
+                           if torch_engine else {}),
                         "sentences_per_s": len(lines) / seconds, "tokens_per_s": m["tokens"] / seconds,
                         "seconds": seconds, "bleu": m["bleu"], "peak_rss_mb": res["peak_rss_mb"],
                         "breakdown": m.get("breakdown"),
@@ -250,8 +258,13 @@ def bench_translate(paths: list[Path], engines: list[str], repeats: int = 3, thr
     return record
 
 
+def _pair(shortlist: list[int]) -> str:
+    """decode.shortlist as --shortlist takes it: FIRST,BEST."""
+    return f"{shortlist[0]},{shortlist[1]}"
+
+
 COLUMNS = [("system", "system", "{}"), ("engine", "engine", "{}"), ("batch", "batch", "{}"), ("beam", "beam", "{}"),
-           ("patience", "patience", "{:g}"), ("hyp_steps", "hyp-steps/sent", "{:.1f}"),
+           ("patience", "patience", "{:g}"), ("shortlist", "shortlist", "{}"), ("hyp_steps", "hyp-steps/sent", "{:.1f}"),
            ("sentences_per_s", "sent/s", "{:.1f}"),
            ("tokens_per_s", "tok/s", "{:,.0f}"), ("bleu", "BLEU", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
            ("command_seconds", "mt translate s", "{:.2f}")]
@@ -269,7 +282,7 @@ def format_translate(record: dict) -> list[str]:
                  f"s: the whole command, one run")
     for r in record["rows"]:
         if r.get("breakdown"):
-            patience = f", patience {r['patience']:g}" if "patience" in r else ""
+            patience = f", patience {r['patience']:g}, shortlist {r['shortlist']}" if "patience" in r else ""
             lines.append(f"{r['system']}, {r['engine']}, batch {r.get('batch', '?')}{patience}, beam {r['beam']}:")
             lines += profile.format_breakdown(r["breakdown"], "sentence")
     return lines + [f"note: {n}" for n in record["notes"]]

@@ -1,0 +1,158 @@
+"""A target-vocabulary shortlist for decoding: Marian's lexical shortlist, CTranslate2's vocabulary map.
+
+At beam 5 the output layer (the last projection and log-softmax over all V target words) is the largest single
+cost of a decoding step (docs/speed.md). With a shortlist a batch decodes over L ≪ V words: the `first` most
+frequent target words of the training data, and for each word of the batch's sources its `best` likeliest
+translations, ranked by the Dice coefficient of their co-occurrence in training pairs (2·c(s,t) / (c(s) + c(t)),
+counting pairs; it ranks a word's own translation above the words frequent everywhere, which `first` keeps anyway).
+The softmax runs over those L words, as in Marian and CTranslate2, so scores are renormalised and a translation can
+differ from the whole vocabulary's; `mt bench translate --shortlist` measures speed and BLEU side by side.
+
+The table is built from a run's training pairs when the run starts (`mt shortlist RUN` for a run trained before),
+saved beside its checkpoints as shortlist.safetensors and checked against the checkpoint's vocabularies when loaded.
+Search never learns of it: `restricted` hands it a model whose token ids are positions in the shortlist (`Restricted`),
+and `widen` maps the hypotheses back. L = shortlist size, S_V / T_V = source / target vocabulary sizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mt import checkpoint as ckpt
+from mt import config as config_mod
+from mt import corpora, data
+from mt.data import Encoded
+from mt.errors import MTError
+from mt.search import Hypothesis
+from mt.vocab import SPECIALS, Vocab
+
+FILE = "shortlist.safetensors"
+KEEP = 50  # candidates kept per source word in the file; decode.shortlist's `best` reads the first of them
+
+
+@dataclass(frozen=True)
+class Shortlist:
+    """by_count (T_V,) target ids, most frequent first; best (S_V, KEEP) each source id's candidates, best first
+    (-1: none)."""
+
+    by_count: Tensor
+    best: Tensor
+
+    def ids(self, src: Tensor, first: int, best: int) -> Tensor:
+        """The sorted target ids (L,) a batch of sources (B, S) decodes over: the specials (so BOS and EOS keep their
+        ids), the `first` most frequent words and each source word's `best` candidates."""
+        cand = self.best[src.reshape(-1).cpu(), :best].reshape(-1)  # (B·S·best,)
+        return torch.cat([torch.arange(len(SPECIALS)), self.by_count[:first], cand[cand >= 0]]).unique().to(src.device)
+
+
+def vocab_digest(vocab: Vocab) -> str:
+    """What a shortlist is checked against: its vocabulary, word for word."""
+    return hashlib.sha256("\n".join(vocab.itos).encode()).hexdigest()[:16]
+
+
+def build(pairs: Encoded, src_size: int, tgt_size: int, keep: int = KEEP) -> Shortlist:
+    """Count target words and co-occurring (source, target) word pairs over the training pairs, rank each source
+    word's targets by Dice."""
+    tgt_count = np.bincount(pairs.tgt, minlength=tgt_size)
+    by_count = np.argsort(-tgt_count, kind="stable")
+    codes, src_seen, tgt_seen = [], [], []  # per training pair: its distinct (source, target) word pairs and words
+    for i in range(len(pairs)):
+        s = np.unique(pairs.src[pairs.src_off[i]: pairs.src_off[i + 1]]).astype(np.int64)
+        t = np.unique(pairs.tgt[pairs.tgt_off[i]: pairs.tgt_off[i + 1]]).astype(np.int64)
+        codes.append((s[:, None] * tgt_size + t[None, :]).reshape(-1))  # (|s|·|t|,)
+        src_seen.append(s)
+        tgt_seen.append(t)
+    code, both = np.unique(_joined(codes), return_counts=True)
+    s, t = code // tgt_size, code % tgt_size
+    src_df = np.bincount(_joined(src_seen), minlength=src_size)  # how many pairs each word occurs in
+    tgt_df = np.bincount(_joined(tgt_seen), minlength=tgt_size)
+    dice = 2 * both / (src_df[s] + tgt_df[t])
+    order = np.lexsort((t, -dice, s))  # by source, then Dice (high first), then id: deterministic
+    s, t = s[order], t[order]
+    starts = np.searchsorted(s, s)  # each row's group start
+    rank = np.arange(len(s)) - starts
+    table = np.full((src_size, keep), -1, dtype=np.int64)
+    kept = rank < keep
+    table[s[kept], rank[kept]] = t[kept]
+    return Shortlist(torch.from_numpy(by_count.astype(np.int64)), torch.from_numpy(table))
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+
+
+def save(shortlist: Shortlist, path: Path, src_vocab: Vocab, tgt_vocab: Vocab) -> None:
+    """Atomically, with the digests of the vocabularies it indexes."""
+    ckpt.save(path, {"by_count": shortlist.by_count.int(), "best": shortlist.best.int()},
+              {"src_vocab": vocab_digest(src_vocab), "tgt_vocab": vocab_digest(tgt_vocab)})
+
+
+def load(path: Path, src_vocab: Vocab, tgt_vocab: Vocab) -> Shortlist:
+    """A checkpoint's shortlist; one clear error where it is missing or built for other vocabularies."""
+    if not path.is_file():
+        raise MTError(f"{path}: no such file (decode.shortlist needs the run's shortlist: `mt shortlist RUN` builds it)")
+    tensors, meta = ckpt.load(path)
+    if meta.get("src_vocab") != vocab_digest(src_vocab) or meta.get("tgt_vocab") != vocab_digest(tgt_vocab):
+        raise MTError(f"{path} was built for other vocabularies than its checkpoint's: `mt shortlist RUN` builds it again")
+    return Shortlist(tensors["by_count"].long(), tensors["best"].long())
+
+
+class Restricted:
+    """The model contract over a shortlist `ids` (L,): token ids in and out are positions in `ids`."""
+
+    def __init__(self, model: Any, ids: Tensor) -> None:
+        self.model, self.ids = model, ids
+
+    def encode(self, src: Tensor, src_len: Tensor) -> Any:
+        return self.model.encode(src, src_len)
+
+    def decode_step(self, prev: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """prev (B,) positions → log-probs (B, L) over the shortlist, normalised over it."""
+        return self.model.decode_step(self.ids[prev], state)
+
+    def max_output_positions(self) -> int:
+        return self.model.max_output_positions()
+
+
+@contextmanager
+def restricted(model: Any, ids: Tensor | None) -> Iterator[Any]:
+    """`model` (ids None) or, while inside, the Restricted model whose output layer covers `ids` only."""
+    if ids is None:
+        yield model
+        return
+    model.restrict_output(ids)
+    try:
+        yield Restricted(model, ids)
+    finally:
+        model.restrict_output(None)
+
+
+def widen(hyps: list[list[Hypothesis]], ids: Tensor | None) -> list[list[Hypothesis]]:
+    """Hypotheses over shortlist positions → over the target vocabulary."""
+    if ids is None:
+        return hyps
+    table = ids.tolist()
+    return [[replace(h, tokens=[table[t] for t in h.tokens]) for h in hs] for hs in hyps]
+
+
+def build_for(checkpoint: Path, log: Callable[[str], None]) -> Path:
+    """Build and save the shortlist of the run a checkpoint belongs to, from that run's training pairs (the corpus,
+    fetched or found in the cache, must give the checkpoint's vocabularies)."""
+    meta = ckpt.read_meta(checkpoint)
+    cfg = config_mod.build(meta["config"])
+    corpus_dir, _ = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
+    prep = data.prepare(cfg.data, corpus_dir, log)
+    if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:
+        raise MTError(f"corpus {cfg.data.corpus} no longer gives {checkpoint}'s vocabularies; cannot build its shortlist")
+    path = checkpoint.parent / FILE
+    save(build(prep.split("train"), len(prep.src_vocab), len(prep.tgt_vocab)), path, prep.src_vocab, prep.tgt_vocab)
+    return path
