@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 
 from mt import checkpoint as ckpt
 from mt import config as config_mod
@@ -33,6 +34,7 @@ from mt import corpora, data
 from mt.data import Encoded
 from mt.errors import MTError
 from mt.search import Hypothesis
+from mt.state import members
 from mt.vocab import SPECIALS, Vocab
 
 FILE = "shortlist.safetensors"
@@ -47,11 +49,23 @@ class Shortlist:
     by_count: Tensor
     best: Tensor
 
-    def ids(self, src: Tensor, first: int, best: int) -> Tensor:
-        """The sorted target ids (L,) a batch of sources (B, S) decodes over: the specials (so BOS and EOS keep their
-        ids), the `first` most frequent words and each source word's `best` candidates."""
-        cand = self.best[src.reshape(-1).cpu(), :best].reshape(-1)  # (B·S·best,)
-        return torch.cat([torch.arange(len(SPECIALS)), self.by_count[:first], cand[cand >= 0]]).unique().to(src.device)
+    def ids(self, src: Tensor, first: int, best: int) -> tuple[Tensor, Tensor]:
+        """What a batch of sources (B, S) decodes over: the sorted target ids (L,) of all its sentences, and (B, L)
+        0 where a sentence's own shortlist holds the word, -inf where not. A sentence's own: the specials (so BOS
+        and EOS keep their ids), the `first` most frequent words and its words' `best` candidates; so its
+        translation does not depend on the other sentences of its batch."""
+        if best > self.best.size(1):
+            raise MTError(f"decode.shortlist: at most {self.best.size(1)} candidates per source word are kept, "
+                          f"not {best}")
+        B, S = src.shape
+        cand = self.best[src.cpu(), :best].reshape(B, -1)  # (B, S·best), -1 for none
+        common = torch.cat([torch.arange(len(SPECIALS)), self.by_count[:first]])
+        ids = torch.cat([common, cand[cand >= 0]]).unique()  # (L,) sorted
+        blocked = torch.full((B, len(ids)), float("-inf"))
+        blocked[:, torch.searchsorted(ids, common.unique())] = 0.0
+        rows, cols = (cand >= 0).nonzero(as_tuple=True)
+        blocked[rows, torch.searchsorted(ids, cand[rows, cols])] = 0.0
+        return ids.to(src.device), blocked.to(src.device)
 
 
 def vocab_digest(vocab: Vocab) -> str:
@@ -99,39 +113,55 @@ def save(shortlist: Shortlist, path: Path, src_vocab: Vocab, tgt_vocab: Vocab) -
 def load(path: Path, src_vocab: Vocab, tgt_vocab: Vocab) -> Shortlist:
     """A checkpoint's shortlist; one clear error where it is missing or built for other vocabularies."""
     if not path.is_file():
-        raise MTError(f"{path}: no such file (decode.shortlist needs the run's shortlist: `mt shortlist RUN` builds it)")
+        raise MTError(f"{path}: no such file (decode.shortlist reads the shortlist beside the checkpoint: `mt shortlist RUN` "
+                      f"builds a run's, copy it beside a checkpoint written elsewhere)")
     tensors, meta = ckpt.load(path)
     if meta.get("src_vocab") != vocab_digest(src_vocab) or meta.get("tgt_vocab") != vocab_digest(tgt_vocab):
         raise MTError(f"{path} was built for other vocabularies than its checkpoint's: `mt shortlist RUN` builds it again")
     return Shortlist(tensors["by_count"].long(), tensors["best"].long())
 
 
+@dataclass
+class RestrictedState:
+    """The model's own State, and each hypothesis's (A, L) mask of its sentence's shortlist."""
+
+    inner: list[Any] = members()  # one State: the model's
+    blocked: Tensor | None = None
+
+
 class Restricted:
-    """The model contract over a shortlist `ids` (L,): token ids in and out are positions in `ids`."""
+    """The model contract over a shortlist `ids` (L,): token ids in and out are positions in `ids`; each sentence
+    decodes over its own shortlist (`blocked`, (B, L), Shortlist.ids)."""
 
-    def __init__(self, model: Any, ids: Tensor) -> None:
-        self.model, self.ids = model, ids
+    def __init__(self, model: Any, ids: Tensor, blocked: Tensor) -> None:
+        self.model, self.ids, self.blocked = model, ids, blocked
 
-    def encode(self, src: Tensor, src_len: Tensor) -> Any:
-        return self.model.encode(src, src_len)
+    def encode(self, src: Tensor, src_len: Tensor) -> RestrictedState:
+        return RestrictedState([self.model.encode(src, src_len)], self.blocked)
 
-    def decode_step(self, prev: Tensor, state: Any) -> tuple[Tensor, Any]:
-        """prev (B,) positions → log-probs (B, L) over the shortlist, normalised over it."""
-        return self.model.decode_step(self.ids[prev], state)
+    def decode_step(self, prev: Tensor, state: RestrictedState) -> tuple[Tensor, RestrictedState]:
+        """prev (A,) positions → log-probs (A, L), normalised over each hypothesis's sentence's shortlist."""
+        logp, inner = self.model.decode_step(self.ids[prev], state.inner[0])
+        with record_function("mt.output"):
+            logp = logp + state.blocked
+            logp = logp - logp.logsumexp(-1, keepdim=True)  # (A, L)
+        return logp, RestrictedState([inner], state.blocked)
 
     def max_output_positions(self) -> int:
         return self.model.max_output_positions()
 
 
 @contextmanager
-def restricted(model: Any, ids: Tensor | None) -> Iterator[Any]:
-    """`model` (ids None) or, while inside, the Restricted model whose output layer covers `ids` only."""
-    if ids is None:
+def restricted(model: Any, shortlist: tuple[Tensor, Tensor] | None) -> Iterator[Any]:
+    """`model` (shortlist None) or, while inside, the Restricted model whose output layer covers the shortlist's ids
+    (Shortlist.ids) only."""
+    if shortlist is None:
         yield model
         return
-    model.restrict_output(ids)
     try:
-        yield Restricted(model, ids)
+        with record_function("mt.output"):
+            model.restrict_output(shortlist[0])
+        yield Restricted(model, *shortlist)
     finally:
         model.restrict_output(None)
 

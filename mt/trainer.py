@@ -220,7 +220,8 @@ def _set_up(cfg: Config, run: Path, dist: Distributed, dev: torch.device, resume
     step_model = dist.wrap(model)
     if cfg.train.compile:  # training steps only; evaluation and checkpoints use the plain module
         step_model = torch.compile(step_model, dynamic=True)
-    translator = Translator(model, prep.src_pipe, prep.tgt_pipe, prep.src_vocab, prep.tgt_vocab, cfg.decode, str(dev),
+    dev_decode = replace(cfg.decode, shortlist=(0, 0))  # dev BLEU over the whole vocabulary, whatever decoding uses later
+    translator = Translator(model, prep.src_pipe, prep.tgt_pipe, prep.src_vocab, prep.tgt_vocab, dev_decode, str(dev),
                             cfg.data.langs[1])
     log(f"{cfg.model_type}: {count_parameters(model):,} parameters; vocab {len(prep.src_vocab)}/"
         f"{len(prep.tgt_vocab)}; {len(train_data):,} training pairs; device {dev}"

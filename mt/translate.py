@@ -12,6 +12,7 @@ from typing import BinaryIO, TextIO
 
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 
 from mt import checkpoint as ckpt
 from mt.config import DecodeConfig
@@ -107,12 +108,14 @@ class Translator:
             return first
         models = [first.model]
         for path in paths[1:]:
-            other = cls.from_checkpoint(path, device, precision=first.decode.precision)
+            other = cls.from_checkpoint(path, device, precision=first.decode.precision, shortlist=(0, 0))
             _check_shared(paths[0], first, path, other)
             models.append(other.model)
         ensemble = Ensemble(models, weights, combine).to(device).eval()
-        return cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode, device,
-                   first.lang, first.shortlist_path)
+        translator = cls(ensemble, first.src_pipe, first.tgt_pipe, first.src_vocab, first.tgt_vocab, first.decode,
+                         device, first.lang, first.shortlist_path)
+        translator._table = first._table  # the first member's shortlist, where it was read
+        return translator
 
     @property
     def precision(self) -> str:
@@ -188,20 +191,21 @@ class Translator:
         """One batch's search: greedy, or beam search keeping the n best; over decode.shortlist's target words where
         it is set (mt/shortlist.py)."""
         first, best = self.decode.shortlist
-        ids = self.shortlist_table().ids(src, first, best) if first or best else None
-        with restricted(self.model, ids) as model:
+        with record_function("mt.output"):
+            shortlist = self.shortlist_table().ids(src, first, best) if first or best else None
+        with restricted(self.model, shortlist) as model:
             if beam == 1 and nbest == 1:
                 hyps = [[h] for h in greedy(model, src, src_len, limit)]
             else:
                 hyps = beam_search(model, src, src_len, limit, beam, self.decode.alpha, self.decode.length_penalty,
                                    nbest, self.decode.patience)
-        return widen(hyps, ids)
+        return widen(hyps, shortlist[0] if shortlist else None)
 
     def shortlist_table(self) -> Shortlist:
         """decode.shortlist's table (mt/shortlist.py), read once; one clear error where the run has none."""
         if self._table is None:
             if self.shortlist_path is None:
-                raise MTError("decode.shortlist: this model was not loaded from a run's checkpoint, so it has no shortlist")
+                raise MTError("decode.shortlist: this model was not loaded from a checkpoint, so it has no shortlist")
             self._table = load_shortlist(self.shortlist_path, self.src_vocab, self.tgt_vocab)
         return self._table
 
@@ -321,6 +325,8 @@ def describe(paths: list[Path], translator: Translator) -> str:
         how = "mean of probabilities" if translator.model.combine == "prob" else "mean of log-probabilities"
         what = (f"an ensemble of {len(paths)} ({how}): "
                 + ", ".join(f"{p} (weight {w:.2f})" for p, w in zip(paths, translator.model.weights)))
+    if any(translator.decode.shortlist):
+        what = f"{what}, shortlist {translator.decode.shortlist[0]},{translator.decode.shortlist[1]}"
     if translator.precision == "bf16":
         return f"{what} (bf16 weights)"
     note = precision_note(translator)

@@ -262,10 +262,11 @@ def test_bench_overhead_runs_mt_translate(tiny_run, tmp_path, capsys):
 
 def test_bench_translate_measures_each_shortlist(tiny_run, tmp_path, capsys):
     out = tmp_path / "translate.json"
-    assert main(["bench", "translate", "--run", str(tiny_run), "--engines", "torch", "--shortlist", "0,0",
+    assert main(["bench", "translate", "--run", str(tiny_run), "--engines", "torch,torch-int8", "--shortlist", "0,0",
                  "--shortlist", "100000,1", "--beam", "3", "--repeats", "1", "--threads", "1", "--limit", "6",
                  "--json", str(out)]) == 0
     assert "shortlist" in capsys.readouterr().out
-    whole, every = json.loads(out.read_text())["rows"]
-    assert (whole["shortlist"], every["shortlist"]) == ("0,0", "100000,1")
+    whole, every, int8_whole, int8_short = json.loads(out.read_text())["rows"]
+    assert (whole["shortlist"], every["shortlist"], int8_short["shortlist"]) == ("0,0", "100000,1", "100000,1")
     assert whole["bleu"] == every["bleu"]  # a shortlist of every word decodes as the whole vocabulary
+    assert int8_short["engine"] == "torch-int8" and int8_short["sentences_per_s"] > 0  # the run's shortlist, beside the copy

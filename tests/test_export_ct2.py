@@ -193,8 +193,8 @@ def test_cli_export_and_translate(tmp_path, monkeypatch, capsys):
     assert "--ct2-dir" in capsys.readouterr().err
     _stdin(monkeypatch, "I like fish.\n")
     assert main(["translate", "--engine", "ctranslate2", "--ct2-dir", str(out), "--coverage", "0.5",
-                 "--names", "source", "--precision", "bf16", "--patience", "1"]) == 2
+                 "--names", "source", "--precision", "bf16", "--patience", "1", "--shortlist", "5,2"]) == 2
     err = capsys.readouterr().err
-    assert "--coverage, --names, --precision, --patience" in err and "PyTorch engine" in err
+    assert "--coverage, --names, --precision, --patience, --shortlist" in err and "PyTorch engine" in err
     assert len(err.strip().splitlines()) == 1
     assert main(["export", "ct2-tiny-rnn-missing", "--out", str(tmp_path / "y")]) == 2

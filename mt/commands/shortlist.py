@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mt.commands.common import warn
+from mt.commands.common import note
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
     from mt import experiments
     from mt.shortlist import build_for
 
-    path = build_for(experiments.best_checkpoint(experiments.find_run(args.run)), warn)
+    path = build_for(experiments.best_checkpoint(experiments.find_run(args.run)), note)
     print(f"wrote {path}")
     return 0

@@ -18,6 +18,7 @@ with the torch engine in one sitting, so the ensemble's cost is read against its
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from mt.corpora import read_lines
 from mt.errors import MTError
 from mt.evaluate import EvalSet, Pairs, decode_and_score, eval_set
 from mt.optim import native_bf16_cpu
+from mt.shortlist import FILE as SHORTLIST_FILE
 from mt.tools import compress, profile
 from mt.tools.bench import aligned, machine, peak_rss_mb
 from mt.tools.export_ct2 import CT2Translator, bench_ct2, export_ctranslate2
@@ -175,6 +177,8 @@ def _prepare_engine(engine: str, system: System, tmp: Path) -> tuple[System | Pa
         tensors, meta = compress.quantize(checkpoint)
         path = tmp / "int8.safetensors"
         ckpt.save(path, tensors, meta)
+        if (checkpoint.parent / SHORTLIST_FILE).is_file():  # the run's shortlist, beside the int8 copy
+            shutil.copyfile(checkpoint.parent / SHORTLIST_FILE, tmp / SHORTLIST_FILE)
         int8 = replace(system, paths=(path,))
         return int8, int8.command_args(), ""
     try:

@@ -220,7 +220,8 @@ def model_info(run_name: str, checkpoint: Path, translator: Translator) -> dict:
     """GET /model: what is loaded, and its test scores where `mt evaluate` wrote them."""
     info: dict[str, Any] = {"model": run_name, "checkpoint": str(checkpoint),
                             "vocab": {"src": len(translator.src_vocab), "tgt": len(translator.tgt_vocab)},
-                            "decode": {"beam": translator.decode.beam, "alpha": translator.decode.alpha}}
+                            "decode": {"beam": translator.decode.beam, "alpha": translator.decode.alpha,
+                                       "shortlist": list(translator.decode.shortlist)}}
     config = checkpoint.parent / "config.toml"
     if config.exists():
         info["config"] = config.read_text(encoding="utf-8")
