@@ -27,14 +27,14 @@ def encoded(pairs: list[tuple[list[int], list[int]]]) -> Encoded:
     return Encoded(np.array(sum(src, []), np.int32), off(src), np.array(sum(tgt, []), np.int32), off(tgt))
 
 
-def test_a_word_ranks_its_own_translation_above_words_frequent_everywhere():
-    # source 4 always comes with target 10; target 20 is in every pair, so it is more frequent but less specific
-    pairs = [([4, 5], [10, 20]), ([4, 6], [10, 20]), ([5, 6], [11, 20]), ([6, 7], [12, 20]), ([4], [10, 20])]
+def test_a_words_candidates_are_the_targets_its_pairs_hold_most_often():
+    # source 4 is in three pairs: target 20 in all three, 10 in two, 11 in one; source 7 in one pair only
+    pairs = [([4, 5], [10, 20]), ([4, 6], [10, 20]), ([5, 6], [11, 20]), ([6, 7], [12, 20]), ([4], [11, 20])]
     table = shortlist.build(encoded(pairs), src_size=8, tgt_size=21, keep=3)
-    assert table.best[4, 0] == 10  # Dice 1 against 2·3/(3+5) for 20
-    assert table.by_count[0] == 20 and table.by_count[1] == 10  # most frequent first
+    assert table.best[4].tolist() == [20, 10, 11]  # p(t | 4) = 1, 2/3, 1/3
+    assert table.by_count[0] == 20 and set(table.by_count[1:3].tolist()) == {10, 11}  # most frequent first
     assert (table.best[3] == -1).all()  # a word never seen has no candidates
-    assert set(table.best[7].tolist()) == {12, 20, -1}
+    assert table.best[7].tolist() == [12, 20, -1]  # ties in id order
 
 
 def test_a_batch_decodes_over_the_specials_the_frequent_words_and_its_words_candidates():
@@ -179,3 +179,10 @@ def test_a_run_whose_config_sets_a_shortlist_trains_and_decodes_dev_over_the_who
     run = train_tiny("transformer", "sl-config", epochs=1, extra=["decode.shortlist=[5,2]"])
     assert "dev BLEU" in capsys.readouterr().out
     assert Translator.from_checkpoint(run / "best.safetensors").decode.shortlist == (5, 2)
+
+
+def test_mt_shortlist_measures_the_sentences_a_shortlist_decodes_exactly(tiny_run, capsys):
+    assert main(["shortlist", str(tiny_run), "--measure", "100000,50", "--measure", "0,1"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    every, least = (float(r.split()[1].rstrip("%")) for r in rows)
+    assert every == 100.0 and 0 <= least < 100  # every word: all exact; specials and one candidate: not

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mt.commands.common import note
+from mt.commands.common import note, shortlist
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +14,11 @@ def add(sub: argparse._SubParsersAction) -> None:
                                    "RUN/shortlist.safetensors, which `--shortlist FIRST,BEST` decodes over. A new run "
                                    "writes it when it starts; this builds it for a run trained before.")
     p.add_argument("run", help="run name or folder")
+    p.add_argument("--measure", type=shortlist, action="append", default=[], metavar="FIRST,BEST",
+                   help="instead: for each FIRST,BEST (repeat the flag), the share of the split's sentences whose greedy "
+                        "translation over the whole vocabulary uses only shortlisted words (so decodes identically), "
+                        "and the words a batch of 256 decodes over")
+    p.add_argument("--split", choices=["dev", "test"], default="dev", help="the split --measure reads")
     p.set_defaults(handler=run)
 
 
@@ -21,6 +26,26 @@ def run(args: argparse.Namespace) -> int:
     from mt import experiments
     from mt.shortlist import build_for
 
-    path = build_for(experiments.best_checkpoint(experiments.find_run(args.run)), note)
-    print(f"wrote {path}")
+    checkpoint = experiments.best_checkpoint(experiments.find_run(args.run))
+    if args.measure:
+        print("shortlist   exact greedy   words per batch of 256")
+        for row in _measure(checkpoint, args.measure, args.split):
+            first, best = row["shortlist"]
+            print(f"{f'{first},{best}':10s}  {row['exact_greedy']:11.1%}   {row['words_per_batch']:,.0f}")
+        return 0
+    print(f"wrote {build_for(checkpoint, note)}")
     return 0
+
+
+def _measure(checkpoint, settings: list[tuple[int, int]], split: str) -> list[dict]:
+    """mt.shortlist.measure on the run's own encoded `split` (dev or test), with its checkpoint's shortlist."""
+    from mt import checkpoint as ckpt
+    from mt import config, corpora, data
+    from mt.shortlist import measure
+    from mt.translate import Translator
+
+    cfg = config.build(ckpt.read_meta(checkpoint)["config"])
+    corpus_dir, _ = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
+    part = data.prepare(cfg.data, corpus_dir, note).split(split)
+    sources = [part.src[part.src_off[i]: part.src_off[i + 1]].tolist() for i in range(len(part))]
+    return measure(Translator.from_checkpoint(checkpoint), sources, settings)
