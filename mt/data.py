@@ -37,6 +37,10 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.src_off) - 1
 
+    def src_rows(self) -> list[list[int]]:
+        """Each pair's source ids, as lists (what Translator.translate_ids takes)."""
+        return [self.src[self.src_off[i]: self.src_off[i + 1]].tolist() for i in range(len(self))]
+
     @property
     def src_lens(self) -> np.ndarray:
         return np.diff(self.src_off)

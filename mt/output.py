@@ -6,6 +6,11 @@ import torch
 from torch import Tensor
 
 
+def project(h: Tensor, layer: torch.nn.Module, rows: tuple[Tensor, Tensor | None] | None) -> Tensor:
+    """Decoder states (..., D) → logits over the whole target vocabulary (`layer`), or over a shortlist's `rows`."""
+    return layer(h) if rows is None else torch.nn.functional.linear(h, *rows)
+
+
 def output_rows(layer: torch.nn.Module, ids: Tensor) -> tuple[Tensor, Tensor | None]:
     """The rows `ids` of an output layer's weight (L, D) and bias (L,): a float nn.Linear, or an int8 one
     (torch's dynamic quantization), dequantized."""

@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.profiler import record_function
 
 from mt.masks import padding_mask
 from mt.model_config import RNNConfig  # noqa: F401  (the family's config, torch-free)
-from mt.output import output_rows
+from mt.output import output_rows, project
 from mt.vocab import PAD
 
 
@@ -152,8 +151,7 @@ class RNNSeq2Seq(nn.Module):
         """prev (B,) → log-probs (B, V) and the advanced state."""
         out, state = self._run_decoder(self.dropout(self.tgt_embed(prev[:, None])), state)
         with record_function("mt.output"):  # the output layer and its softmax, a category of `mt bench translate`
-            h = self.dropout(out)
-            logits = self.output(h) if self.restricted is None else F.linear(h, *self.restricted)  # (B, 1, V or L)
+            logits = project(self.dropout(out), self.output, self.restricted)  # (B, 1, V), or (B, 1, L) restricted
             return logits[:, 0].float().log_softmax(-1), state
 
     def restrict_output(self, ids: Tensor | None) -> None:

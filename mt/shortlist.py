@@ -147,9 +147,6 @@ class Restricted:
             logp = logp - logp.logsumexp(-1, keepdim=True)  # (A, L)
         return logp, RestrictedState([inner], state.blocked)
 
-    def max_output_positions(self) -> int:
-        return self.model.max_output_positions()
-
 
 @contextmanager
 def restricted(model: Any, shortlist: tuple[Tensor, Tensor] | None) -> Iterator[Any]:
@@ -174,15 +171,22 @@ def widen(hyps: list[list[Hypothesis]], ids: Tensor | None) -> list[list[Hypothe
     return [[replace(h, tokens=[table[t] for t in h.tokens]) for h in hs] for hs in hyps]
 
 
-def build_for(checkpoint: Path, log: Callable[[str], None]) -> Path:
-    """Build and save the shortlist of the run a checkpoint belongs to, from that run's training pairs (the corpus,
-    fetched or found in the cache, must give the checkpoint's vocabularies)."""
+def run_data(checkpoint: Path, log: Callable[[str], None]) -> data.Prepared:
+    """The encoded data of the run a checkpoint belongs to (the corpus, fetched or found in the cache, must give the
+    checkpoint's vocabularies)."""
     meta = ckpt.read_meta(checkpoint)
     cfg = config_mod.build(meta["config"])
     corpus_dir, _ = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
     prep = data.prepare(cfg.data, corpus_dir, log)
     if prep.src_vocab.to_json() != meta["src_vocab"] or prep.tgt_vocab.to_json() != meta["tgt_vocab"]:
-        raise MTError(f"corpus {cfg.data.corpus} no longer gives {checkpoint}'s vocabularies; cannot build its shortlist")
+        raise MTError(f"corpus {cfg.data.corpus} no longer gives {checkpoint}'s vocabularies; cannot build or measure "
+                      f"its shortlist")
+    return prep
+
+
+def build_for(checkpoint: Path, log: Callable[[str], None]) -> Path:
+    """Build and save the shortlist of the run a checkpoint belongs to, from that run's training pairs."""
+    prep = run_data(checkpoint, log)
     path = checkpoint.parent / FILE
     save(build(prep.split("train"), len(prep.src_vocab), len(prep.tgt_vocab)), path, prep.src_vocab, prep.tgt_vocab)
     return path

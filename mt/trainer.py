@@ -188,7 +188,7 @@ def _load_data(cfg: Config, dist: Distributed, log: Log) -> tuple[Config, data.P
     dist.barrier()
     prep = prep or data.prepare(cfg.data, corpus_dir, log)
     dev = prep.split("dev")
-    sources = [dev.src[dev.src_off[i]: dev.src_off[i + 1]].tolist() for i in range(len(dev))]
+    sources = dev.src_rows()
     lang = cfg.data.langs[1]
     return cfg, prep, Pairs(sources, list(corpora.read_lines(corpus_dir / f"dev.{lang}")), tokenized, lang)
 

@@ -17,7 +17,7 @@ from torch.profiler import record_function
 
 from mt.masks import causal_mask, padding_mask
 from mt.model_config import TransformerConfig  # noqa: F401  (the family's config, torch-free)
-from mt.output import output_rows
+from mt.output import output_rows, project
 from mt.state import per_sentence
 from mt.vocab import PAD
 
@@ -286,13 +286,10 @@ class Transformer(nn.Module):
             cache_k.append(k)
             cache_v.append(v)
         with record_function("mt.output"):  # the output layer and its softmax, a category of `mt bench translate`
-            logp = self.project(self.decoder_norm(x))[:, 0].float().log_softmax(-1)  # (B, V), or (B, L) restricted
+            logits = project(self.decoder_norm(x), self.output, self.restricted)  # (B, 1, V), or (B, 1, L) restricted
+            logp = logits[:, 0].float().log_softmax(-1)
         new = TransformerState(state.src_mask, state.mem_k, state.mem_v, cache_k, cache_v, state.step + 1, state.group)
         return logp, new
-
-    def project(self, h: Tensor) -> Tensor:
-        """Decoder states (..., D) → logits over the target vocabulary, or over the ids restrict_output set."""
-        return self.output(h) if self.restricted is None else F.linear(h, *self.restricted)
 
     def restrict_output(self, ids: Tensor | None) -> None:
         """Decode over the target ids `ids` (L,) alone (mt/shortlist.py), or over all (None)."""

@@ -39,13 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _measure(checkpoint, settings: list[tuple[int, int]], split: str) -> list[dict]:
     """mt.shortlist.measure on the run's own encoded `split` (dev or test), with its checkpoint's shortlist."""
-    from mt import checkpoint as ckpt
-    from mt import config, corpora, data
-    from mt.shortlist import measure
+    from mt.shortlist import measure, run_data
     from mt.translate import Translator
 
-    cfg = config.build(ckpt.read_meta(checkpoint)["config"])
-    corpus_dir, _ = corpora.resolve(cfg.data.corpus, exclude=cfg.data.exclude)
-    part = data.prepare(cfg.data, corpus_dir, note).split(split)
-    sources = [part.src[part.src_off[i]: part.src_off[i + 1]].tolist() for i in range(len(part))]
+    sources = run_data(checkpoint, note).split(split).src_rows()
     return measure(Translator.from_checkpoint(checkpoint), sources, settings)
