@@ -32,15 +32,15 @@ class Number:
 
 
 def same(a: Number, b: Number) -> bool:
-    """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number;
-    a month only a month (October is not 10 of anything)."""
+    """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number,
+    never an ordinal (the second light is not ２時); a month only a month (October is not 10 of anything)."""
     if "month" in (a.kind, b.kind):
         return a.kind == b.kind and a.value == b.value
     if a.kind == "time" and b.kind == "time":
         return a.value % 720 == b.value % 720
     if "time" in (a.kind, b.kind):
         t, n = (a, b) if a.kind == "time" else (b, a)
-        return t.value % 60 == 0 and n.value == int(n.value) and 0 <= n.value <= 24 \
+        return n.kind != "ordinal" and t.value % 60 == 0 and n.value == int(n.value) and 0 <= n.value <= 24 \
             and (t.value // 60) % 12 == n.value % 12
     return a.value == b.value
 
@@ -223,6 +223,33 @@ def _is_pronoun_one(tokens: list[str], i: int) -> bool:
     return before in _ONE_BEFORE or after in _ONE_AFTER or not after.isalpha()
 
 
+_SPOKEN_BEFORE = {"at", "by", "until", "till", "around", "about", "before", "after", "since", "from"}
+
+
+def _spoken_time(tokens: list[str], i: int) -> tuple[int, Number] | None:
+    """seven thirty · eight forty-five · six oh five: an hour word and its minutes, where a clock is meant
+    (after *at*, *by*, *until* …, or before a.m. / p.m.); *seven thirty people* stays two numbers."""
+    hour = _UNITS.get(tokens[i], 0)
+    if not 1 <= hour <= 12 or i + 1 >= len(tokens):
+        return None
+    j = i + 1
+    oh = tokens[j] in ("oh", "o") and j + 1 < len(tokens)
+    run = _word_run(tokens, j + oh)
+    if not run:
+        return None
+    end, values, ordinal = run
+    minutes = _combine(values)
+    if ordinal or not (1 <= minutes <= 9 if oh else 10 <= minutes < 60):
+        return None
+    suffix = _clock_suffix(tokens, end, hour)
+    before = tokens[i - 1] if i else ""
+    if suffix is None and before not in _SPOKEN_BEFORE:
+        return None
+    hour = suffix[1] if suffix else hour
+    end = suffix[0] if suffix else end
+    return end, Number(hour * 60 + minutes, " ".join(tokens[i:end]), "time")
+
+
 def _hyphen_time(tokens: list[str], i: int) -> tuple[int, Number] | None:
     """eight-thirty, six-fifteen: an hour and its minutes in one hyphenated word."""
     head, _, rest = tokens[i].partition("-")
@@ -316,7 +343,8 @@ def english_numbers(text: str) -> list[Number]:
             found.append((i, i + 1, month))
             i += 1
             continue
-        hit = _phrase_time(tokens, i) or _digits(tokens, i) or _hyphen_time(tokens, i) or _words(tokens, i)
+        hit = (_phrase_time(tokens, i) or _digits(tokens, i) or _hyphen_time(tokens, i) or _spoken_time(tokens, i)
+               or _words(tokens, i))
         if hit is None:
             i += 1
             continue

@@ -49,6 +49,12 @@ ENGLISH = [
     ("by 3 p.m.", [_time(15)]),
     ("at 3pm", [_time(15)]),
     ("class begins at eight-thirty .", [_time(8, 30)]),
+    ("The train leaves at seven thirty.", [_time(7, 30)]),  # a clock said as two number words
+    ("I get up at six fifteen.", [_time(6, 15)]),
+    ("The bus comes at eight oh five.", [_time(8, 5)]),
+    ("We met at seven thirty p.m.", [_time(19, 30)]),
+    ("Seven thirty people came.", [(7, "number"), (30, "number")]),  # no clock meant
+    ("at seven thirty-first", [(7, "number"), (31, "ordinal")]),
     ("i have one brother .", [(1, "number")]),
     ("the one i like , one of them , no one", []),  # "one" as a pronoun counts nothing
     ("wait a second", []),
@@ -154,6 +160,8 @@ def test_untranslated_allow_list(tmp_path):
     ("He came third.", "彼は来た。", "third → missing"),
     ("My birthday is on October 3rd.", "私の誕生日は3月です。", "october → 3月, 3rd → missing"),
     ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "1st → missing"),
+    ("Turn left at the second traffic light.", "２時に信号を左に曲がって。", "second → 2時"),  # an ordinal is no hour
+    ("The train leaves at seven thirty.", "電車は30時に出発する。", "seven thirty → 30時"),
 ])
 def test_number_flags_a_missing_or_different_number(src, hyp, detail):
     assert [str(f) for f in check_line(src, hyp)] == [f"number ({detail})"]
@@ -174,6 +182,8 @@ def test_number_accepts_every_form_of_five_thousand(hyp):
     ("There are no numbers here.", "ここに数はない。"),
     ("My birthday is on October 3rd.", "私の誕生日は十月三日です。"),
     ("I have lived here for three months.", "私はここに３か月住んでいる。"),
+    ("Turn left at the second traffic light.", "２つ目の信号を左に曲がって。"),
+    ("The train leaves at seven thirty.", "電車は７時３０分に出発する。"),
 ])
 def test_number_accepts_the_same_number_said_otherwise(src, hyp):
     assert "number" not in _names(src, hyp)

@@ -26,6 +26,7 @@ from mt.translate import Output, Translator
     ("Our office is on the fifth floor.", "事務所は４階です。", "事務所は５階です。"),
     ("My birthday is on October 3rd.", "私の誕生日は3月です。", "私の誕生日は10月3日です。"),  # month, then day
     ("It's ten to five now.", "今5時だ。", "今4時50分だ。"),
+    ("The train leaves at seven thirty.", "電車は30時に出発する。", "電車は7時半に出発する。"),
     ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "新しい計画は４月１日に始まる。"),
     ("He was born on May 5th, 2012.", "彼は1980年5月5月に生まれた。", "彼は2012年5月5日5月に生まれた。"),  # days aside
 ])
@@ -49,6 +50,7 @@ def test_a_day_left_in_english_is_written_with_its_day():
     ("I waited for two hours.", "私は待った。"),  # dropped: nothing to pair, the check still flags it
     ("I have two dogs and three cats.", "犬が５匹いる。"),  # two missing, one extra: ambiguous
     ("It's 3:30.", "３匹です。"),  # a clock time against a count
+    ("Turn left at the second light.", "２時に左に曲がって。"),  # an ordinal against a clock time: the check's
     ("He was the first to come.", "彼が最初に来た。"),  # said with a word
     ("I like green tea.", "私は２時に緑茶が好きだ。"),  # no number in the source
     ("I was born in May.", "私は５月３日に生まれた。"),  # an extra day is the check's to flag, not ours
