@@ -18,7 +18,9 @@ becomes instead:
 
 The sense is chosen by a rule: among the entries with a gloss equal to the word (or to "to <word>", how
 JMdict glosses verbs, or to the word and a note in brackets, "natto (fermented soybeans)"; a hyphenated word
-also with a space, round-trip → "round trip"; after removing a plural or -ed/-ing ending if the word itself has none; an irregular
+also with a space, round-trip → "round trip"; after removing a plural or -ed/-ing ending if the word itself has none; a
+comparative or superlative JMdict lacks as its adjective (an i-adjective first) after より or 最も, worse → より悪い,
+bigger → より大きい; an irregular
 form by its base first, went → go, unless it is a word of its own as often, left), prefer a
 match in the entry's first sense, then the more frequent entry (JMdict's priority tags: ichi1, news1,
 spec1, gai1 count 2, their "2" forms 1), then the earlier gloss. The Japanese is the entry's first kanji
@@ -89,6 +91,27 @@ def lemmas(word: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_DEGREE_BASES = {"worse": "bad", "worst": "bad", "better": "good", "best": "good", "less": "little", "least": "little",
+                 "farther": "far", "further": "far", "farthest": "far", "furthest": "far", "elder": "old", "eldest": "old"}
+_ADJECTIVES = ("adjective (keiyoushi)", "adjectival nouns or quasi-adjectives (keiyodoshi)")
+
+
+def degrees(word: str) -> list[tuple[str, str]]:
+    """(adjective, Japanese prefix) a comparative or superlative may come from: bigger → (big, より), nicest →
+    (nice, 最も), happier → (happy, より), worse → (bad, より); [] for anything else."""
+    if word in _DEGREE_BASES:
+        return [(_DEGREE_BASES[word], "最も" if word.endswith("st") else "より")]
+    for suffix, prefix in (("est", "最も"), ("er", "より")):
+        stem = word[: -len(suffix)]
+        if not word.endswith(suffix) or len(stem) < 2:
+            continue
+        forms = [stem[:-1] + "y"] if stem.endswith("i") else [stem, stem + "e"]  # happier; taller, nicer
+        if len(stem) >= 3 and stem[-1] == stem[-2]:
+            forms.insert(0, stem[:-1])  # bigger → big
+        return [(form, prefix) for form in forms]
+    return []
+
+
 def _priority(entry: Any) -> int:
     tags = set()
     for forms in (entry.kanji_forms, entry.kana_forms):
@@ -103,14 +126,17 @@ def _written(entry: Any, sense: Any) -> str:
     return entry.kana_forms[0].text
 
 
-def choose(word: str, entries: list[Any], verb: bool = False, capital: bool = False) -> str | None:
+def choose(word: str, entries: list[Any], verb: bool = False, capital: bool = False,
+           adjective: str | None = None) -> str | None:
     """The Japanese for `word` among JMdict entries (the rule in the module docstring), or None; `verb`: only
     a "to <word>" gloss counts (the base of *went* is the verb go, not the game); `capital`: only a gloss
-    written with a capital (Monday, not monday)."""
+    written with a capital (Monday, not monday); `adjective`: only a sense JMdict marks with this part of speech."""
     wanted = {f"to {word}"} if verb else {word, f"to {word}"}
     best: tuple | None = None
     for entry in entries:
         for s, sense in enumerate(entry.senses):
+            if adjective and adjective not in (getattr(sense, "pos", None) or ()):
+                continue
             for g, gloss in enumerate(sense.gloss):
                 text = _PAREN.sub(" ", gloss.text).strip()
                 if text.lower() in wanted and (not capital or text[:1].isupper()):
@@ -153,6 +179,13 @@ class JMdict:
             found = choose(form, list(self._jam.lookup(form.capitalize()).entries), capital=True)
             if found:
                 return found
+        if not capital:
+            for base, prefix in degrees(word):  # a comparative JMdict lacks: より and its adjective (worse → より悪い)
+                entries = list(self._jam.lookup(base).entries)
+                for kind in _ADJECTIVES:  # an i-adjective first: bad → 悪い, not the na-adjective 不良
+                    found = choose(base, entries, adjective=kind)
+                    if found:
+                        return prefix + found
         return None
 
     def _noted(self, form: str) -> list[str]:

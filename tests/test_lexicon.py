@@ -13,11 +13,12 @@ from mt.errors import MTError
 HAS_JMDICT = find_spec("jamdict") is not None and find_spec("jamdict_data") is not None
 
 
-def _entry(kanji: str | None, kana: str, pri: list[str], senses: list[list[str]], kana_alone: bool = False):
+def _entry(kanji: str | None, kana: str, pri: list[str], senses: list[list[str]], kana_alone: bool = False,
+           pos: str = "noun (common) (futsuumeishi)"):
     form = lambda text: NS(text=text, pri=pri)  # noqa: E731
     misc = ["word usually written using kana alone"] if kana_alone else []
     return NS(kanji_forms=[form(kanji)] if kanji else [], kana_forms=[form(kana)],
-              senses=[NS(gloss=[NS(text=g) for g in s], misc=misc) for s in senses])
+              senses=[NS(gloss=[NS(text=g) for g in s], misc=misc, pos=[pos]) for s in senses])
 
 
 class Dictionary:
@@ -52,6 +53,24 @@ def test_the_base_of_an_irregular_verb_form_is_looked_up_as_a_verb():
     verb = _entry("行く", "いく", ["ichi1"], [["to go", "to move"]])
     assert lexicon.choose("go", [game, verb], verb=True) == "行く"
     assert lexicon.choose("go", [game], verb=True) is None
+
+
+@pytest.mark.parametrize("word, expected", [
+    ("bigger", [("big", "より"), ("bigg", "より"), ("bigge", "より")]), ("happier", [("happy", "より")]),
+    ("nicest", [("nic", "最も"), ("nice", "最も")]), ("worse", [("bad", "より")]), ("best", [("good", "最も")]),
+    ("big", []), ("her", []),
+])
+def test_a_comparative_or_superlative_names_its_adjective_and_the_japanese_degree(word, expected):
+    assert lexicon.degrees(word) == expected
+
+
+def test_only_an_adjective_sense_answers_for_a_comparative():
+    adjective, na = "adjective (keiyoushi)", "adjectival nouns or quasi-adjectives (keiyodoshi)"
+    entries = [_entry("大幅", "おおはば", ["ichi1"], [["big"]], pos=na), _entry("大型", "おおがた", ["ichi1"], [["big"]]),
+               _entry("大きい", "おおきい", [], [["big"]], pos=adjective)]
+    assert lexicon.choose("big", entries) == "大幅"  # the frequent entry, for the word itself
+    assert lexicon.choose("big", entries, adjective=adjective) == "大きい"
+    assert lexicon.choose("big", entries[1:2], adjective=adjective) is None  # a noun is no adjective
 
 
 def test_short_words_are_not_stripped():
@@ -126,6 +145,13 @@ def test_jmdict_without_its_packages_says_how_to_install(monkeypatch):
                                             ("pilots", "パイロット"), ("icy", "冷たい"),
                                             ("natto", "納豆")])  # glossed "natto (fermented soybeans)"
 def test_jmdict_lookups(word, japanese):
+    assert lexicon.load("jmdict").lookup(word) == japanese
+
+
+@pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")
+@pytest.mark.parametrize("word, japanese", [("worse", "より悪い"), ("bigger", "より大きい"), ("taller", "より高い"),
+                                            ("cheaper", "より安い")])
+def test_jmdict_writes_a_comparative_it_lacks_with_yori_and_its_adjective(word, japanese):
     assert lexicon.load("jmdict").lookup(word) == japanese
 
 
