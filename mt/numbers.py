@@ -310,7 +310,8 @@ def _month(tokens: list[str], i: int) -> Number | None:
 
 def _days(tokens: list[str], found: list[tuple[int, int, Number]]) -> list[Number]:
     """The numbers found, with each day of a date as kind day: beside a month (October 3rd, 3 May, the 3rd
-    of October), or an ordinal after *on the* (on the 31st)."""
+    of October), an ordinal after *on the* (on the 31st), or an ordinal that ends a range of days (from August
+    13th to 16th)."""
     months = {start for start, _, n in found if n.kind == "month"}
     ends = {end for _, end, n in found if n.kind == "month"}
     out = []
@@ -321,7 +322,10 @@ def _days(tokens: list[str], found: list[tuple[int, int, Number]]) -> list[Numbe
         after = tokens[end] if end < len(tokens) else ""
         on_the = n.kind == "ordinal" and tokens[max(0, start - 2): start] == ["on", "the"] \
             and (not after.isalpha() or after in ("of", "and", "or"))  # on the 31st, not on the fifth floor
-        day = n.kind in ("number", "ordinal") and (beside or on_the)
+        before = [t for t in tokens[max(0, start - 2): start] if t != "the"]
+        ranged = n.kind == "ordinal" and any(o.kind == "day" for o in out) and before[-1:] in (
+            ["to"], ["until"], ["till"], ["through"], ["and"], ["or"], ["-"])  # from August 13th to 16th
+        day = n.kind in ("number", "ordinal") and (beside or on_the or ranged) and _day(tokens, start) is not None
         out.append(Number(n.value, n.text, "day", n.alternatives) if day else n)
     return out
 

@@ -65,6 +65,9 @@ ENGLISH = [
     ("the 3rd of March", [(3, "day"), (3, "month")]),
     ("School starts in April.", [(4, "month")]),
     ("The sale ends on the 31st.", [(31, "day")]),
+    ("Our shop is closed from August 13th to 16th.", [(8, "month"), (13, "day"), (16, "day")]),  # a range of days
+    ("The sale runs from May 1st until the 7th.", [(5, "month"), (1, "day"), (7, "day")]),
+    ("He came 2nd and she came 3rd.", [(2, "ordinal"), (3, "ordinal")]),  # ranks, no date
     ("Our office is on the fifth floor.", [(5, "ordinal")]),  # on the, but not a date
     ("You may go. They march on. May I come in?", []),  # may and march that are no months
     ("this may be of use . you may or may not win . people above 18 may drive .", [(18, "number")]),

@@ -42,6 +42,8 @@ def test_a_day_left_in_english_is_written_with_its_day():
     assert from_source(src, hyp) == "セールは31日に終わる。"
     assert checks.check_line(src, from_source(src, hyp)) == []
     assert from_source("He came 31st.", "彼は31stだった。") == "彼は31stだった。"  # a rank, not a day
+    src = "Our shop will be closed from August 13th to 16th."  # the day that ends a range
+    assert from_source(src, "店は8月13日から16thまで閉まる。") == "店は8月13日から16日まで閉まる。"
 
 
 @pytest.mark.parametrize("src, hyp", [
