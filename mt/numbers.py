@@ -33,14 +33,15 @@ class Number:
 
 def same(a: Number, b: Number) -> bool:
     """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number,
-    never an ordinal (the second light is not ２時); a month only a month (October is not 10 of anything)."""
+    never an ordinal or a day (the second light, on the 3rd are not ２時, ３時); a month only a month (October is
+    not 10 of anything)."""
     if "month" in (a.kind, b.kind):
         return a.kind == b.kind and a.value == b.value
     if a.kind == "time" and b.kind == "time":
         return a.value % 720 == b.value % 720
     if "time" in (a.kind, b.kind):
         t, n = (a, b) if a.kind == "time" else (b, a)
-        return n.kind != "ordinal" and t.value % 60 == 0 and n.value == int(n.value) and 0 <= n.value <= 24 \
+        return n.kind not in ("ordinal", "day") and t.value % 60 == 0 and n.value == int(n.value) and 0 <= n.value <= 24 \
             and (t.value // 60) % 12 == n.value % 12
     return a.value == b.value
 
@@ -224,11 +225,13 @@ def _is_pronoun_one(tokens: list[str], i: int) -> bool:
 
 
 _SPOKEN_BEFORE = {"at", "by", "until", "till", "around", "about", "before", "after", "since", "from"}
+_SPOKEN_AFTER = _CLOCK_AFTER | {"i", "you", "he", "she", "we", "they", "it"}  # at seven thirty we left
 
 
 def _spoken_time(tokens: list[str], i: int) -> tuple[int, Number] | None:
     """seven thirty · eight forty-five · six oh five: an hour word and its minutes, where a clock is meant
-    (after *at*, *by*, *until* …, or before a.m. / p.m.); *seven thirty people* stays two numbers."""
+    (after *at*, *by*, *until* …, or before a.m. / p.m.); *seven thirty people*, *at seven twenty people*, *about
+    five fifty yen* stay two numbers."""
     hour = _UNITS.get(tokens[i], 0)
     if not 1 <= hour <= 12 or i + 1 >= len(tokens):
         return None
@@ -243,8 +246,9 @@ def _spoken_time(tokens: list[str], i: int) -> tuple[int, Number] | None:
         return None
     suffix = _clock_suffix(tokens, end, hour)
     before = tokens[i - 1] if i else ""
-    if suffix is None and before not in _SPOKEN_BEFORE:
-        return None
+    after = tokens[end] if end < len(tokens) else ""
+    if suffix is None and (before not in _SPOKEN_BEFORE or (after.isalpha() and after not in _SPOKEN_AFTER)):
+        return None  # a word after the minutes counts it: at seven twenty people, about five fifty yen
     hour = suffix[1] if suffix else hour
     end = suffix[0] if suffix else end
     return end, Number(hour * 60 + minutes, " ".join(tokens[i:end]), "time")
@@ -323,9 +327,11 @@ def _days(tokens: list[str], found: list[tuple[int, int, Number]]) -> list[Numbe
         on_the = n.kind == "ordinal" and tokens[max(0, start - 2): start] == ["on", "the"] \
             and (not after.isalpha() or after in ("of", "and", "or"))  # on the 31st, not on the fifth floor
         before = [t for t in tokens[max(0, start - 2): start] if t != "the"]
-        ranged = n.kind == "ordinal" and any(o.kind == "day" for o in out) and before[-1:] in (
-            ["to"], ["until"], ["till"], ["through"], ["and"], ["or"], ["-"])  # from August 13th to 16th
-        day = n.kind in ("number", "ordinal") and (beside or on_the or ranged) and _day(tokens, start) is not None
+        ranged = n.kind == "ordinal" and bool(out) and out[-1].kind == "day" and before[-1:] in (
+            ["to"], ["until"], ["till"], ["through"], ["and"], ["or"], ["-"]) \
+            and (not after.isalpha() or after in ("of", "and", "or"))  # from August 13th to 16th, not to the 5th floor
+        day = n.kind in ("number", "ordinal") and (beside or on_the or ranged) and n.value == int(n.value) \
+            and 1 <= n.value <= 31
         out.append(Number(n.value, n.text, "day", n.alternatives) if day else n)
     return out
 

@@ -72,13 +72,13 @@ def render(number: Number, wide: bool, prefix: str = "") -> str:
 
 def _comparable(n: Number, e: Number) -> bool:
     """Can output number `e` be the source's `n` said otherwise? Times with times, counts with counts, and
-    a bare count with a whole hour (*at nine* → ８時); a clock time against a count or an ordinal (*the second
-    light* → ２時) is something else."""
+    a bare count with a whole hour (*at nine* → ８時); a clock time against a count, an ordinal (*the second
+    light* → ２時) or a day (*on the 3rd* → ３時) is something else."""
     if "month" in (n.kind, e.kind):
         return n.kind == e.kind
     if n.kind == "time" or e.kind != "time":
         return (n.kind == "time") == (e.kind == "time")
-    return n.kind != "ordinal" and n.value == int(n.value) and 0 <= n.value <= 24 and e.value % 60 == 0
+    return n.kind not in ("ordinal", "day") and n.value == int(n.value) and 0 <= n.value <= 24 and e.value % 60 == 0
 
 
 def _pairs(src: str, hyp: str) -> list[tuple[Number, Number]]:

@@ -55,6 +55,9 @@ ENGLISH = [
     ("We met at seven thirty p.m.", [_time(19, 30)]),
     ("Seven thirty people came.", [(7, "number"), (30, "number")]),  # no clock meant
     ("at seven thirty-first", [(7, "number"), (31, "ordinal")]),
+    ("I arrived at seven twenty people were waiting.", [(7, "number"), (20, "number")]),  # a word after: a count
+    ("It costs about three fifty yen.", [(3, "number"), (50, "number")]),
+    ("At seven thirty we left.", [_time(7, 30)]),
     ("i have one brother .", [(1, "number")]),
     ("the one i like , one of them , no one", []),  # "one" as a pronoun counts nothing
     ("wait a second", []),
@@ -68,6 +71,10 @@ ENGLISH = [
     ("Our shop is closed from August 13th to 16th.", [(8, "month"), (13, "day"), (16, "day")]),  # a range of days
     ("The sale runs from May 1st until the 7th.", [(5, "month"), (1, "day"), (7, "day")]),
     ("He came 2nd and she came 3rd.", [(2, "ordinal"), (3, "ordinal")]),  # ranks, no date
+    ("On the 3rd of May I came 2nd and 3rd.", [(3, "day"), (5, "month"), (2, "ordinal"), (3, "ordinal")]),
+    ("On May 1st he went to the 5th floor.", [(5, "month"), (1, "day"), (5, "ordinal")]),  # no range of days
+    ("between May 1st and the 20th century", [(5, "month"), (1, "day"), (20, "ordinal")]),
+    ("The sale ends on the twenty first.", [(21, "day")]),
     ("Our office is on the fifth floor.", [(5, "ordinal")]),  # on the, but not a date
     ("You may go. They march on. May I come in?", []),  # may and march that are no months
     ("this may be of use . you may or may not win . people above 18 may drive .", [(18, "number")]),
@@ -165,6 +172,7 @@ def test_untranslated_allow_list(tmp_path):
     ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "1st → missing"),
     ("Turn left at the second traffic light.", "２時に信号を左に曲がって。", "second → 2時"),  # an ordinal is no hour
     ("The train leaves at seven thirty.", "電車は30時に出発する。", "seven thirty → 30時"),
+    ("The sale ends on the 3rd.", "セールは3時に終わる。", "3rd → 3時"),  # a day is no hour either
 ])
 def test_number_flags_a_missing_or_different_number(src, hyp, detail):
     assert [str(f) for f in check_line(src, hyp)] == [f"number ({detail})"]

@@ -53,6 +53,8 @@ def test_a_day_left_in_english_is_written_with_its_day():
     ("I have two dogs and three cats.", "犬が５匹いる。"),  # two missing, one extra: ambiguous
     ("It's 3:30.", "３匹です。"),  # a clock time against a count
     ("Turn left at the second light.", "２時に左に曲がって。"),  # an ordinal against a clock time: the check's
+    ("The sale ends on the 3rd.", "セールは5時に終わる。"),  # a day against a clock time: the check's
+    ("On May 1st, he went to the 5th floor.", "5月1日、彼は5th floorに行った。"),  # a floor, not a day of a range
     ("He was the first to come.", "彼が最初に来た。"),  # said with a word
     ("I like green tea.", "私は２時に緑茶が好きだ。"),  # no number in the source
     ("I was born in May.", "私は５月３日に生まれた。"),  # an extra day is the check's to flag, not ours
