@@ -92,8 +92,9 @@ ACRONYMS = frozenset("cd dvd tv nhk ufo sos dj ol cm sf nasa ntt atm pc ok usb d
                      "ana bbc cnn fbi cia un eu usa uk nato ibm ceo pta qr tgv vip wc pdf faq sf cpu it ssh www "
                      "email e-mail".split())
 UNITS = frozenset("km kg cm mm m g mg l ml dl kl t kb mb gb tb hz khz mhz ghz kw kwh w v ha am pm a.m p.m".split())
-_LATIN = re.compile(r"<unk>|[A-Za-z](?:[A-Za-z0-9]|[.'@/-](?=[A-Za-z0-9]))*")
-_SOURCE_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|[.'@/-](?=[A-Za-z0-9]))*")
+_L = "A-Za-zÀ-ÖØ-öø-ÿ"  # Latin letters, accented ones too (café)
+_LATIN = re.compile(rf"<unk>|[{_L}](?:[{_L}0-9]|[.'@/-](?=[{_L}0-9]))*")
+_SOURCE_WORD = re.compile(rf"[{_L}0-9](?:[{_L}0-9]|[.'@/-](?=[{_L}0-9]))*")
 
 
 def _kept(word: str, source_words: set[str], allow: frozenset[str]) -> bool:

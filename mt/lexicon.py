@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 from importlib.util import find_spec
@@ -165,7 +166,8 @@ class JMdict:
     def lookup(self, word: str, capital: bool = False) -> str | None:
         """The Japanese for a lowercase English word, or None where JMdict has no entry for it. JMdict's glosses
         are looked up case by case: a word none of whose glosses is written lowercase is looked up written with
-        a capital (monday → Monday) after; `capital`: only that."""
+        a capital (monday → Monday) after; `capital`: only that. Accents go first (café → cafe)."""
+        word = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
         if not _WORD.fullmatch(word):
             return None
         spaced = [word.replace("-", " ")] if "-" in word else []  # round-trip: JMdict glosses "round trip"

@@ -137,6 +137,7 @@ def _names(src: str, hyp: str, **kw) -> list[str]:
     ("tom went to kyoto .", "tom は kyoto へ 行 っ た 。", "tom, kyoto"),  # lowercase copies of the source
     ("I saw a bird.", "私はbirdを見た。", "bird"),
     ("I saw a UFO.", "私は<unk>を見た。", "<unk>"),
+    ("The café opens early.", "caféは早く開く。", "café"),  # an accented word is one word
 ])
 def test_untranslated_flags_latin_words(src, hyp, detail):
     assert [str(f) for f in check_line(src, hyp)] == [f"untranslated ({detail})"]

@@ -143,7 +143,8 @@ def test_jmdict_without_its_packages_says_how_to_install(monkeypatch):
 @pytest.mark.skipif(not HAS_JMDICT, reason="needs mt-enja[dict] (jamdict, jamdict-data)")
 @pytest.mark.parametrize("word, japanese", [("umbrella", "傘"), ("typhoon", "台風"), ("dentist", "歯医者"),
                                             ("pilots", "パイロット"), ("icy", "冷たい"),
-                                            ("natto", "納豆")])  # glossed "natto (fermented soybeans)"
+                                            ("natto", "納豆"),  # glossed "natto (fermented soybeans)"
+                                            ("café", "喫茶店")])  # accents go before the lookup
 def test_jmdict_lookups(word, japanese):
     assert lexicon.load("jmdict").lookup(word) == japanese
 
