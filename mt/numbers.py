@@ -31,6 +31,11 @@ class Number:
     alternatives: tuple[str, ...] = field(default=(), compare=False)  # Japanese words that also say it (最初)
 
 
+def may_be_hour(n: Number) -> bool:
+    """Can a plain number be said as a whole hour (*at nine* → ９時)? A count of 0–24, never an ordinal or a day."""
+    return n.kind not in ("ordinal", "day") and n.value == int(n.value) and 0 <= n.value <= 24
+
+
 def same(a: Number, b: Number) -> bool:
     """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number,
     never an ordinal or a day (the second light, on the 3rd are not ２時, ３時); a month only a month (October is
@@ -41,8 +46,7 @@ def same(a: Number, b: Number) -> bool:
         return a.value % 720 == b.value % 720
     if "time" in (a.kind, b.kind):
         t, n = (a, b) if a.kind == "time" else (b, a)
-        return n.kind not in ("ordinal", "day") and t.value % 60 == 0 and n.value == int(n.value) and 0 <= n.value <= 24 \
-            and (t.value // 60) % 12 == n.value % 12
+        return may_be_hour(n) and t.value % 60 == 0 and (t.value // 60) % 12 == n.value % 12
     return a.value == b.value
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from mt.numbers import JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, unmatched
+from mt.numbers import JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, may_be_hour, unmatched
 
 _WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -78,7 +78,7 @@ def _comparable(n: Number, e: Number) -> bool:
         return n.kind == e.kind
     if n.kind == "time" or e.kind != "time":
         return (n.kind == "time") == (e.kind == "time")
-    return n.kind not in ("ordinal", "day") and n.value == int(n.value) and 0 <= n.value <= 24 and e.value % 60 == 0
+    return may_be_hour(n) and e.value % 60 == 0
 
 
 def _pairs(src: str, hyp: str) -> list[tuple[Number, Number]]:
