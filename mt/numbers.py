@@ -29,17 +29,58 @@ class Number:
     text: str
     kind: str = "number"  # number | time | ordinal | month | day
     alternatives: tuple[str, ...] = field(default=(), compare=False)  # Japanese words that also say it (最初)
+    unit: str = field(default="", compare=False)  # what follows it: tickets, yen, $ · つ, 円, 番目, 第 (before)
+
+
+# What a number's unit makes it: a price, a count of things, or a place in an order. Two numbers whose roles are
+# both known and differ say different things: *three tickets* is not ３円, *the second light* not ２つ.
+_PRICE_EN = {"$", "yen", "dollars", "dollar", "cents", "euros", "euro", "pounds"}
+_NOT_PLURAL = {"less", "plus", "minus", "this", "was", "has", "his", "its", "yes", "does", "always", "perhaps",
+               "unless", "across", "towards", "afterwards", "thus", "yours", "ours", "hers", "theirs", "whereas",
+               "besides", "sometimes", "is", "as", "us", "o'clock"}
+_PLURAL_IRREGULAR = {"people", "children", "men", "women", "feet", "teeth", "mice", "sheep", "fish"}
+_PRICE_JA = ("円", "ドル", "セント", "ユーロ", "ポンド")
+# not 年目 / 日目 (５年目 also says *five years since*), nor 着 (１着 is *first place*, ２着 two garments)
+_ORDINAL_JA = re.compile(r"(?:番|[つ個本枚人回度匹冊台杯軒階]?)目")  # ２つ目, ３番目, ２回目 (第 before)
+_COUNT_JA = re.compile(r"[つ個本枚匹冊台杯頭羽軒足名人](?!目)")  # ２つ, ３本, ５人
+
+
+def role(n: Number) -> str:
+    """"price", "count" (of things: *three tickets*, ３枚), "ordinal" (*third*, ３番目, 第３), or "" (unknown)."""
+    if n.kind == "ordinal" or n.unit == "第" or _ORDINAL_JA.match(n.unit):
+        return "ordinal"
+    if n.unit in _PRICE_EN or n.unit.startswith(_PRICE_JA):
+        return "price"
+    plural = n.unit.isalpha() and n.unit.isascii() and (
+        n.unit in _PLURAL_IRREGULAR or (len(n.unit) > 3 and n.unit.endswith("s") and n.unit not in _NOT_PLURAL))
+    if (plural and n.value != 1) or _COUNT_JA.match(n.unit):
+        return "count"
+    return ""
+
+
+def said(n: Number) -> str:
+    """The number as written with the unit that gives it its role (three tickets, ３円, ２つ, 第３), for messages."""
+    if not role(n) or n.kind == "ordinal" or n.unit in n.text:
+        return n.text
+    if n.unit == "第":
+        return "第" + n.text
+    if n.unit.isascii():
+        return f"{n.text} {n.unit}"
+    unit = next(m[0] for m in (_ORDINAL_JA.match(n.unit), _COUNT_JA.match(n.unit)) if m) \
+        if not n.unit.startswith(_PRICE_JA) else next(p for p in _PRICE_JA if n.unit.startswith(p))
+    return n.text + unit
 
 
 def may_be_hour(n: Number) -> bool:
-    """Can a plain number be said as a whole hour (*at nine* → ９時)? A count of 0–24, never an ordinal or a day."""
-    return n.kind not in ("ordinal", "day") and n.value == int(n.value) and 0 <= n.value <= 24
+    """Can a plain number be said as a whole hour (*at nine* → ９時)? A number of 0–24, never an ordinal, a day,
+    a price or a count of things (*three nights* is not ３時)."""
+    return n.kind not in ("ordinal", "day") and not role(n) and n.value == int(n.value) and 0 <= n.value <= 24
 
 
 def same(a: Number, b: Number) -> bool:
     """Do two numbers say the same thing? Times on a 12-hour clock; a whole hour equals its plain number,
     never an ordinal or a day (the second light, on the 3rd are not ２時, ３時); a month only a month (October is
-    not 10 of anything)."""
+    not 10 of anything); a price, a count of things and an ordinal never each other (three tickets is not ３円)."""
     if "month" in (a.kind, b.kind):
         return a.kind == b.kind and a.value == b.value
     if a.kind == "time" and b.kind == "time":
@@ -47,7 +88,8 @@ def same(a: Number, b: Number) -> bool:
     if "time" in (a.kind, b.kind):
         t, n = (a, b) if a.kind == "time" else (b, a)
         return may_be_hour(n) and t.value % 60 == 0 and (t.value // 60) % 12 == n.value % 12
-    return a.value == b.value
+    roles = role(a), role(b)
+    return a.value == b.value and (not all(roles) or roles[0] == roles[1])
 
 
 # -- English ----------------------------------------------------------------------------------
@@ -363,10 +405,13 @@ def english_numbers(text: str) -> list[Number]:
             i += 1
             continue
         end, number = hit
+        after = tokens[end] if end < len(tokens) else ""
         if i and tokens[i - 1] == "$":
-            number = Number(number.value, "$" + number.text, number.kind)
-        elif number.kind == "number" and end < len(tokens) and tokens[end] in _CURRENCY_AFTER:
-            number = Number(number.value, f"{number.text} {tokens[end]}", number.kind)
+            number = Number(number.value, "$" + number.text, number.kind, unit="$")
+        elif number.kind == "number" and after in _CURRENCY_AFTER:
+            number = Number(number.value, f"{number.text} {after}", number.kind, unit=after)
+        elif number.kind in ("number", "ordinal") and after.isalpha():
+            number = Number(number.value, number.text, number.kind, number.alternatives, unit=after)
         found.append((i, end, number))
         i = end
     return _days(tokens, found)
@@ -431,7 +476,11 @@ def japanese_numbers(text: str) -> list[Number]:
     def take(pattern: re.Pattern, make) -> None:
         nonlocal text
         for m in pattern.finditer(text):
-            found.append((m.start(), make(m)))
+            n = make(m)
+            if n is not None and n.kind == "number":  # the counter after it, or 第 before it
+                unit = "第" if text[m.start() - 1: m.start()] == "第" else text[m.end(): m.end() + 3]
+                n = Number(n.value, n.text, n.kind, n.alternatives, unit)
+            found.append((m.start(), n))
         text = pattern.sub(lambda m: "・" * len(m[0]), text)  # same length: later offsets stay true
 
     take(_JA_TIME, _time)

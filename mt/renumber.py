@@ -13,6 +13,9 @@ Before search (`proxy`): a number the source vocabulary lacks would reach the mo
 1,000, 10:30 → 10:00, thirty-two → 10: the most frequent one the sentence does not hold already), and the
 rewriting above puts the source's number back.
 
+An ordinal said as a count (*the second light* → ２つの信号) gets the 目 that makes the count an ordinal
+(２つ目の信号).
+
 Dates: months pair only with months (*October* said as ３月 becomes １０月); a day the output dropped
 beside a month it kept gets its 日 back (*April 1st* → ４月 becomes ４月１日); a day left in English
 (*on the 31st* → 31st) is written 31日.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from mt.numbers import JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, may_be_hour, unmatched
+from mt.numbers import JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, may_be_hour, role, unmatched
 
 _WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -73,9 +76,13 @@ def render(number: Number, wide: bool, prefix: str = "") -> str:
 def _comparable(n: Number, e: Number) -> bool:
     """Can output number `e` be the source's `n` said otherwise? Times with times, counts with counts, and
     a bare count with a whole hour (*at nine* → ８時); a clock time against a count, an ordinal (*the second
-    light* → ２時) or a day (*on the 3rd* → ３時) is something else."""
+    light* → ２時) or a day (*on the 3rd* → ３時) is something else, and so is a price against a count of things
+    (*three tickets* → ２万円)."""
     if "month" in (n.kind, e.kind):
         return n.kind == e.kind
+    roles = role(n), role(e)  # a price, a count of things, an ordinal: only an ordinal said as a count is mended
+    if all(roles) and roles[0] != roles[1] and not (roles == ("ordinal", "count") and n.value == e.value):
+        return False
     if n.kind == "time" or e.kind != "time":
         return (n.kind == "time") == (e.kind == "time")
     return may_be_hour(n) and e.value % 60 == 0
@@ -138,7 +145,11 @@ def _rewritten(src: str, hyp: str) -> str:
         wide = any("０" <= c <= "９" for c in raw) or not any(c.isdigit() and c.isascii() for c in raw)
         prefix = "午後" if e.text.startswith("午後") else "午前" if e.text.startswith("午前") else ""
         target = n if n.kind == "time" or e.kind != "time" else Number(n.value * 60, n.text, "time")
-        edits.append((first, last + 1, render(target, wide, prefix)))
+        text = render(target, wide, prefix)
+        if n.kind == "ordinal" and role(e) == "count":  # the second light said as ２つの信号: ２つ目の信号
+            counter = len(hyp[last + 1:]) - len(hyp[last + 1:].lstrip())
+            last, text = last + 1 + counter, text + hyp[last + 1: last + 2 + counter] + " " * bool(counter) + "目"
+        edits.append((first, last + 1, text))
         start = at + len(e.text)
     for first, end, text in reversed(edits):
         hyp = hyp[:first] + text + hyp[end:]

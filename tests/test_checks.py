@@ -164,7 +164,7 @@ def test_untranslated_allow_list(tmp_path):
 
 
 @pytest.mark.parametrize("src, hyp, detail", [
-    ("I paid five thousand yen.", "私は五百円払った。", "five thousand yen → 五百"),
+    ("I paid five thousand yen.", "私は五百円払った。", "five thousand yen → 五百円"),
     ("I paid five thousand yen.", "私はお金を払った。", "five thousand yen → missing"),
     ("Let's meet at half past nine.", "９時に会いましょう。", "half past nine → 9時"),
     ("i get up at 7:30 .", "私 は ６ 時 半 に 起き る 。", "7:30 → 6時半"),
@@ -174,6 +174,10 @@ def test_untranslated_allow_list(tmp_path):
     ("Turn left at the second traffic light.", "２時に信号を左に曲がって。", "second → 2時"),  # an ordinal is no hour
     ("The train leaves at seven thirty.", "電車は30時に出発する。", "seven thirty → 30時"),
     ("The sale ends on the 3rd.", "セールは3時に終わる。", "3rd → 3時"),  # a day is no hour either
+    ("Three tickets cost 4,500 yen in total.", "3円で4500円かかった。", "three tickets → 3円"),  # a count is no price
+    ("Turn left at the second traffic light.", "2つの信号を左に曲がって。", "second → 2つ"),  # nor an ordinal a count
+    ("We stayed three nights.", "私たちは3時に泊まった。", "three nights → 3時"),  # nor a count an hour
+    ("Three people came.", "3人目が来た。", "three people → 3人目"),
 ])
 def test_number_flags_a_missing_or_different_number(src, hyp, detail):
     assert [str(f) for f in check_line(src, hyp)] == [f"number ({detail})"]
@@ -196,6 +200,12 @@ def test_number_accepts_every_form_of_five_thousand(hyp):
     ("I have lived here for three months.", "私はここに３か月住んでいる。"),
     ("Turn left at the second traffic light.", "２つ目の信号を左に曲がって。"),
     ("The train leaves at seven thirty.", "電車は７時３０分に出発する。"),
+    ("Three tickets cost 4,500 yen in total.", "チケット3枚で4,500円かかった。"),  # a count with its counter
+    ("It cost three hundred.", "300円でした。"),  # a bare number may be a price
+    ("I paid three hundred for two books.", "2冊の本に300円払った。"),
+    ("This is my third visit.", "これは私の3回目の訪問です。"),
+    ("The third chapter is hard.", "第3章は難しい。"),
+    ("We meet at nine tomorrow.", "明日9時に会う。"),  # a word after it that is no counted thing
 ])
 def test_number_accepts_the_same_number_said_otherwise(src, hyp):
     assert "number" not in _names(src, hyp)
@@ -205,6 +215,9 @@ def test_number_accepts_the_same_number_said_otherwise(src, hyp):
     ("I could not sleep because of the noise.", "騒音のせいで眠れなかったので、私は眠れなかった。", "眠れなかった"),
     ("I like him.", "私は私は私は彼が好きです。", "私は私は私は"),
     ("she gave it to him .", "彼女 は 彼 に 彼 に 彼 に それ を あげ た 。", "彼に彼に彼に"),
+    ("The sale ends on the 31st.", "31日の31日は31日についた。", "31日"),  # three times, apart
+    ("This tea is too hot to drink right now.", "このお茶は今すぐに飲みすぎて飲みすぎる。", "飲みすぎ"),  # again at once
+    ("jim is not a lawyer but a doctor .", "ジム は 医者 で は な く て 医者 で は な い 。", "医者ではな"),
 ])
 def test_repeat_flags_a_repeated_stretch(src, hyp, found):
     assert [str(f) for f in check_line(src, hyp)] == [f"repeat ({found})"]
@@ -216,6 +229,8 @@ def test_repeat_flags_a_repeated_stretch(src, hyp, found):
     ("we talked about various things .", "私たちはいろいろなことを話した。"),  # reduplication
     ("no , no , no !", "違 う 、 違 う 、 違 う ！"),  # the source repeats too
     ("get back , get back .", "戻 っ て お い で 戻 っ て お い で よ 。"),
+    ("My mother, my father and my sister came.", "私の母と私の父と私の妹が来た。"),  # 私の twice, a stretch of 3 never thrice
+    ("I went to Tokyo and then to Osaka.", "私は東京に行き、それから大阪に行った。"),  # に行 again, but short and far
 ])
 def test_repeat_leaves_ordinary_japanese_and_repeated_sources_alone(src, hyp):
     assert "repeat" not in _names(src, hyp)
@@ -283,7 +298,7 @@ def test_mt_check_prints_flags_and_writes_json(tmp_path, capsys):
     out_json = tmp_path / "flags.json"
     assert main(["check", "--src", str(src), "--hyp", str(hyp), "--json", str(out_json), "--corpus", "sample"]) == 0
     out = capsys.readouterr().out
-    assert "line 1: number (five thousand yen → 五百)" in out and "line 3: untranslated (tom, kyoto)" in out
+    assert "line 1: number (five thousand yen → 五百円)" in out and "line 3: untranslated (tom, kyoto)" in out
     assert "line 2" not in out and "calibrated on sample train" in out and "unknown: skipped" in out
     report = json.loads(out_json.read_text(encoding="utf-8"))
     assert [x["line"] for x in report["lines"]] == [1, 2, 3]

@@ -29,6 +29,9 @@ from mt.translate import Output, Translator
     ("The train leaves at seven thirty.", "電車は30時に出発する。", "電車は7時半に出発する。"),
     ("The new project begins on April 1st.", "新しい計画は４月に始まる。", "新しい計画は４月１日に始まる。"),
     ("He was born on May 5th, 2012.", "彼は1980年5月5月に生まれた。", "彼は2012年5月5日5月に生まれた。"),  # days aside
+    ("Turn left at the second traffic light.", "2つの信号を左に曲がって。", "2つ目の信号を左に曲がって。"),  # ordinal
+    ("turn left at the second corner .", "２ つ の 角 を 左 に 曲が っ て 。", "２ つ 目 の 角 を 左 に 曲が っ て 。"),
+    ("The third person was late.", "3人が遅れた。", "3人目が遅れた。"),
 ])
 def test_a_number_said_otherwise_is_rewritten_and_then_passes_the_check(src, hyp, fixed):
     assert checks.number(src, hyp) is not None
@@ -59,6 +62,9 @@ def test_a_day_left_in_english_is_written_with_its_day():
     ("I like green tea.", "私は２時に緑茶が好きだ。"),  # no number in the source
     ("I was born in May.", "私は５月３日に生まれた。"),  # an extra day is the check's to flag, not ours
     ("I stayed for three months.", "私は５月に滞在した。"),  # a month is no count
+    ("Three tickets cost 4,500 yen in total.", "3円で4500円かかった。"),  # a count said as a price: the check's
+    ("We stayed three nights.", "私たちは3時に泊まった。"),  # a count said as an hour: the check's
+    ("Three tickets cost 4,500 yen in total.", "4,500円で2万円で買った。"),  # a count against a price
 ])
 def test_what_does_not_pair_one_to_one_is_left_alone(src, hyp):
     assert from_source(src, hyp) == hyp
