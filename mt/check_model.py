@@ -68,16 +68,24 @@ def with_dropped(checks: Checker, translator) -> Checker:
     return replace(checks, erasure=erasure, skipped=skipped)
 
 
+def with_readback(checks: Checker, reverse) -> Checker:
+    """`checks` with `readback` read by a loaded ja→en model (mt.reverse.Reverse)."""
+    skipped = {k: v for k, v in checks.skipped.items() if k != "readback"}
+    return replace(checks, reader=reverse.read_back, skipped=skipped)
+
+
 def for_translator(translator, path: Path | None = None, dropped: bool = False) -> Checker:
     """The checks of a loaded translator's outputs (torch or CTranslate2): its vocabulary, calibrated on the
     corpus of its checkpoint `path` (without one: small_parallel_enja, where at hand); `dropped`: read by its
-    model too."""
+    model too; `readback` where the translator reranks with a reverse model (decode.reverse), by that model."""
     if getattr(translator, "lang", "ja") != "ja":
         raise MTError(f"{path or 'the model'} translates into English: the checks read English sources and Japanese "
                       f"translations (an en-ja model's)")
     vocab = model_vocab(translator.src_pipe, translator.src_vocab)
     checks = for_model(path, vocab) if path else checker(vocab=vocab)
-    return with_dropped(checks, translator) if dropped else checks
+    checks = with_dropped(checks, translator) if dropped else checks
+    reverse = translator.reverse() if hasattr(translator, "reverse") else None
+    return with_readback(checks, reverse) if reverse else checks
 
 
 def for_run(run: Path, dropped: bool = False) -> Checker:

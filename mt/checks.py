@@ -12,6 +12,9 @@
     dropped       content words of the source the translation ignores: the model finds the translation likelier
                   with the word deleted from the source (when a model that reads raw Japanese is given and the
                   check is asked for: mt/dropped.py)
+    readback      content words of the source a ja→en model cannot read back from the translation: their
+                  log-probability given the translation (and the English before them) is below READBACK_BELOW
+                  (when a reverse model is given: mt/reverse.py)
 
 Hypotheses may be raw Japanese or space-separated corpus tokens; sources raw or tokenized English.
 """
@@ -31,8 +34,12 @@ from mt.lengths import LengthModel, en_words, length_model
 from mt.numbers import said, unmatched
 from mt.text import detokenize_ja, normalize_en
 
-FLAGS = ("untranslated", "number", "repeat", "short", "unknown", "dropped")
+FLAGS = ("untranslated", "number", "repeat", "short", "unknown", "dropped", "readback")
 IGNORED_BELOW = 0.0  # Δ (nats) under which a source word counts as ignored: the translation is likelier without it
+# log p (nats) of a source word read back by the ja→en model under which the translation does not say it. Calibrated
+# on human translations with experiments/everyday-ja-en.toml's model: the lowest word of a line falls under it on 30 of
+# small_parallel_enja dev's 500 lines, 92 of tatoeba_jpn_eng dev's 877 (7 % of both) and 16 of everyday dev's 163.
+READBACK_BELOW = -10.0
 Erasure = Callable[[Sequence[str], Sequence[str]], list[list[tuple[str, float]]]]  # (srcs, hyps) → per line (word, Δ)
 
 
@@ -65,6 +72,8 @@ class Checker:
     skipped: dict[str, str] = field(default_factory=dict)  # flag → why it is not checked
     erasure: Erasure | None = None  # a model reading the pairs, for `dropped` (mt/dropped.py)
     ignored_below: float = IGNORED_BELOW  # `dropped`: Δ under which a word counts as ignored
+    reader: Erasure | None = None  # a ja→en model reading the source back, for `readback`: per line (word, log p)
+    readback_below: float = READBACK_BELOW  # `readback`: log p under which a word counts as not said
 
     def check(self, src: str, hyp: str) -> list[Flag]:
         return check_lines([src], [hyp], self)[0]
@@ -72,7 +81,7 @@ class Checker:
     def checked(self) -> list[str]:
         """The flags this checker can raise: `short` needs a calibration, `unknown` a vocabulary, `dropped` a model."""
         return [f for f in FLAGS if (f != "short" or self.length) and (f != "unknown" or self.vocab)
-                and (f != "dropped" or self.erasure)]
+                and (f != "dropped" or self.erasure) and (f != "readback" or self.reader)]
 
 
 def checker(corpus: str | None = None, vocab: SourceVocab | None = None, allow: frozenset[str] = frozenset(),
@@ -83,6 +92,7 @@ def checker(corpus: str | None = None, vocab: SourceVocab | None = None, allow: 
     if vocab is None:
         skipped["unknown"] = "no model given (--run or --checkpoint)"
     skipped["dropped"] = "no model given (--run or --checkpoint)" if vocab is None else "not asked for (--dropped)"
+    skipped["readback"] = "no ja→en model given (--reverse RUN)"
     return Checker(length, vocab, allow, skipped)
 
 
@@ -226,18 +236,26 @@ def dropped(deltas: list[tuple[str, float]], below: float = IGNORED_BELOW) -> Fl
     return Flag("dropped", ", ".join(ignored)) if ignored else None
 
 
+def readback(words: list[tuple[str, float]], below: float = READBACK_BELOW) -> Flag | None:
+    """The source's content words (word, log p) the reverse model cannot read back: log p < `below`."""
+    unsaid = list(dict.fromkeys(w for w, lp in words if lp < below))
+    return Flag("readback", ", ".join(unsaid)) if unsaid else None
+
+
 # -- lines, totals, report ---------------------------------------------------------------------
 
 def check_line(src: str, hyp: str, length: LengthModel | None = None, vocab: SourceVocab | None = None,
                allow: frozenset[str] = frozenset(), deltas: list[tuple[str, float]] | None = None,
-               below: float = IGNORED_BELOW) -> list[Flag]:
+               below: float = IGNORED_BELOW, read: list[tuple[str, float]] | None = None,
+               read_below: float = READBACK_BELOW) -> list[Flag]:
     """Every flag that applies to one source line and its translation; an empty source has none. `deltas`:
-    the line's erasure reading (mt/dropped.py), for `dropped`."""
+    the line's erasure reading (mt/dropped.py), for `dropped`; `read`: its words read back (mt/reverse.py)."""
     if not src.strip():
         return []
     found = [untranslated(src, hyp, allow), number(src, hyp), repeat(src, hyp),
              short(src, hyp, length) if length else None, unknown(src, vocab) if vocab else None,
-             dropped(deltas, below) if deltas is not None and hyp.strip() else None]
+             dropped(deltas, below) if deltas is not None and hyp.strip() else None,
+             readback(read, read_below) if read else None]
     return [f for f in found if f is not None]
 
 
@@ -246,16 +264,24 @@ def erasures(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> list
     return checker.erasure(srcs, hyps) if checker.erasure else None
 
 
+def readings(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> list[list[tuple[str, float]]] | None:
+    """Each line's (word, log p) as the checker's reverse model reads the source back; None without one."""
+    return checker.reader(srcs, hyps) if checker.reader else None
+
+
 def check_lines(srcs: Sequence[str], hyps: Sequence[str], checker: Checker,
-                deltas: Sequence[list[tuple[str, float]] | None] | None = None) -> list[list[Flag]]:
-    """Each line's flags; a checker with a model reads all the lines' erasures in one batched pass (or takes
-    them, `deltas`, read already)."""
+                deltas: Sequence[list[tuple[str, float]] | None] | None = None,
+                read: Sequence[list[tuple[str, float]] | None] | None = None) -> list[list[Flag]]:
+    """Each line's flags; a checker with a model reads all the lines' erasures (and a reverse model all their
+    read-backs) in one batched pass, or takes them (`deltas`, `read`) read already."""
     if len(srcs) != len(hyps):
         raise MTError(f"line counts differ: {len(srcs)} sources, {len(hyps)} translations")
     if deltas is None:
         deltas = erasures(srcs, hyps, checker) or [None] * len(srcs)
-    return [check_line(s, h, checker.length, checker.vocab, checker.allow, d, checker.ignored_below)
-            for s, h, d in zip(srcs, hyps, deltas)]
+    if read is None:
+        read = readings(srcs, hyps, checker) or [None] * len(srcs)
+    return [check_line(s, h, checker.length, checker.vocab, checker.allow, d, checker.ignored_below, r,
+                       checker.readback_below) for s, h, d, r in zip(srcs, hyps, deltas, read)]
 
 
 def totals(flags: Sequence[list[Flag]], checked: Sequence[str] = FLAGS) -> dict[str, int]:
@@ -265,17 +291,22 @@ def totals(flags: Sequence[list[Flag]], checked: Sequence[str] = FLAGS) -> dict[
 
 def report(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> dict:
     """`mt check --json`: every line's flags (1-based line numbers), totals, the calibration, what was skipped;
-    with `dropped`, each line's content words and their Δ ("erasure") and the threshold."""
-    deltas = erasures(srcs, hyps, checker)
-    flags = check_lines(srcs, hyps, checker, deltas)
+    with `dropped`, each line's content words and their Δ ("erasure") and the threshold; with `readback`, each
+    line's words and their log p read back ("readback") and its threshold."""
+    deltas, read = erasures(srcs, hyps, checker), readings(srcs, hyps, checker)
+    flags = check_lines(srcs, hyps, checker, deltas, read)
     lines = [{"line": n, "flags": [f.name for f in fl], "details": {f.name: f.detail for f in fl}, "src": s, "hyp": h}
              for n, (s, h, fl) in enumerate(zip(srcs, hyps, flags), 1)]
     if deltas is not None:
         for line, d in zip(lines, deltas):
             line["erasure"] = [[w, round(x, 3)] for w, x in d]
+    if read is not None:
+        for line, r in zip(lines, read):
+            line["readback"] = [[w, round(x, 3)] for w, x in r]
     return {"lines": lines, "totals": totals(flags, checker.checked()),
             "short": checker.length.describe() if checker.length else None, "skipped": dict(checker.skipped),
-            **({"dropped_below": checker.ignored_below} if deltas is not None else {})}
+            **({"dropped_below": checker.ignored_below} if deltas is not None else {}),
+            **({"readback_below": checker.readback_below} if read is not None else {})}
 
 
 # a judgement's cause (docs/everyday-judgement.tsv) that each flag is meant to catch
@@ -305,7 +336,8 @@ def read_labels(path: Path) -> dict[str, dict[int, bool]]:
             elif "cause" in cell and flag in CAUSES:
                 labels.setdefault(flag, {})[line] = cell["cause"].strip() == CAUSES[flag]
         if "mark" in cell:
-            labels.setdefault("full", {})[line] = cell["mark"].strip() == "full"
+            for mark in ("full", "wrong"):
+                labels.setdefault(mark, {})[line] = cell["mark"].strip() == mark
     return labels
 
 
@@ -314,11 +346,12 @@ def agreement(rep: dict, labels: dict[str, dict[int, bool]]) -> list[str]:
     and of the others how many (false alarms), with the precision."""
     out = []
     flagged = {x["line"]: set(x["flags"]) for x in rep["lines"]}
-    full = [n for n, v in labels.get("full", {}).items() if v and n in flagged]
-    if full:  # a judgement: what fires on lines read as carrying the whole meaning
-        fired = {f: sum(f in flagged[n] for n in full) for f in rep["totals"]}
-        out.append(f"on the {len(full)} lines read as full meaning: {sum(bool(flagged[n]) for n in full)} flagged ("
-                   + format_totals(fired) + ")")
+    for mark, reading in (("full", "full meaning"), ("wrong", "wrong")):  # a judgement: what fires on each mark
+        marked = [n for n, v in labels.get(mark, {}).items() if v and n in flagged]
+        if marked:
+            fired = {f: sum(f in flagged[n] for n in marked) for f in rep["totals"]}
+            out.append(f"on the {len(marked)} lines read as {reading}: {sum(bool(flagged[n]) for n in marked)} flagged ("
+                       + format_totals(fired) + ")")
     for flag, read in labels.items():
         if flag not in rep["totals"]:
             continue

@@ -42,14 +42,21 @@ def words_of(tokens: list[str]) -> list[tuple[str, list[int]]]:
 
 
 @torch.no_grad()
-def log_probs(model: nn.Module, sources: list[list[int]], outputs: list[list[int]], device: torch.device) -> Tensor:
-    """Teacher-forced log p(output + EOS | source) of each pair, summed over positions: (B,)."""
+def token_log_probs(model: nn.Module, sources: list[list[int]], outputs: list[list[int]],
+                    device: torch.device) -> Tensor:
+    """Teacher-forced log p of each output token (then EOS) given the source and the output before it: (B, T),
+    0 at padding."""
     src, src_len = pad_sources(sources)  # (B, S): ids + EOS
     tgt_in, gold = pad_targets(outputs)  # (B, T): BOS + output / output + EOS, PAD after
     gold = gold.to(device)
     logits = model(src.to(device), src_len.to(device), tgt_in.to(device)).float()  # (B, T, V)
     token = logits.log_softmax(-1).gather(-1, gold.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    return (token * (gold != PAD)).sum(1).cpu()
+    return (token * (gold != PAD)).cpu()
+
+
+def log_probs(model: nn.Module, sources: list[list[int]], outputs: list[list[int]], device: torch.device) -> Tensor:
+    """Teacher-forced log p(output + EOS | source) of each pair, summed over positions: (B,)."""
+    return token_log_probs(model, sources, outputs, device).sum(1)
 
 
 class Erasure:

@@ -22,10 +22,11 @@ import torch
 
 from mt import checkpoint as ckpt
 from mt import experiments
-from mt.dropped import log_probs
+from mt.checks import content_word
+from mt.dropped import log_probs, token_log_probs
 from mt.errors import MTError
 from mt.text import Pipeline
-from mt.vocab import Vocab
+from mt.vocab import UNK, Vocab
 
 
 class Reverse:
@@ -61,6 +62,32 @@ class Reverse:
             lp = log_probs(self.model, [sources[i] for i in chunk], [targets[i] for i in chunk], self.device)
             for i, value in zip(chunk, lp.tolist()):
                 out[i] = value / (len(targets[i]) + 1)
+        return out
+
+    @torch.no_grad()
+    def read_back(self, english: list[str], japanese: list[str]) -> list[list[tuple[str, float]]]:
+        """For the `readback` check: each pair's English content words the reverse model knows, each with its
+        log p(word | japanese, the English before it), teacher-forced; [] for an empty side."""
+        limit = self.model.max_output_positions() - 1
+        rows = []  # (english tokens, their ids, japanese ids) for each pair
+        for e, j in zip(english, japanese, strict=True):
+            tokens = self.tgt_pipe.tokenize(e)[:limit - 1] if e.strip() and j.strip() else []
+            rows.append((tokens, self.tgt_vocab.encode(tokens), self.src_vocab.encode(self.src_pipe.tokenize(j))[:limit]
+                         if tokens else []))
+        out: list[list[tuple[str, float]]] = [[] for _ in rows]
+        todo = sorted((i for i, r in enumerate(rows) if r[0]), key=lambda i: (len(rows[i][2]), len(rows[i][1])))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start: start + self.batch_size]
+                lp = token_log_probs(self.model, [rows[i][2] for i in chunk], [rows[i][1] for i in chunk], self.device)
+                for i, row in zip(chunk, lp.tolist()):
+                    tokens, ids, _ = rows[i]
+                    out[i] = [(t, row[k]) for k, (t, t_id) in enumerate(zip(tokens, ids))
+                              if t_id != UNK and content_word(t)]
+        finally:
+            self.model.train(was_training)
         return out
 
     def rerank(self, lines: list[str], candidates: list[list], weight: float) -> list[list]:

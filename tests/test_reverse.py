@@ -127,3 +127,79 @@ def test_reverse_must_name_a_ja_en_model(tiny_run):
     t = Translator.from_checkpoint(tiny_run / "best.safetensors", reverse=str(tiny_run))
     with pytest.raises(MTError, match="the reverse model must translate ja-en"):
         t.translate(["i like dogs ."])
+
+
+# -- `readback`: the source read back from a translation (mt/checks.py, Reverse.read_back) -----------------
+
+def test_readback_flags_each_word_read_back_under_the_threshold():
+    from mt import checks
+
+    words = [("printer", -12.5), ("working", -3.0), ("printer", -11.0)]
+    assert str(checks.readback(words)) == "readback (printer)"  # once, however often
+    assert checks.readback(words, below=-13.0) is None
+    assert checks.readback([]) is None
+    assert [f.name for f in checks.check_line("Tom wants books.", "トムは本が欲しいです。", read=words)] == ["readback"]
+
+
+def test_read_back_gives_each_known_content_word_its_log_probability(ja_en):
+    from mt.checks import content_word
+    from mt.corpora import SAMPLE_TSV
+
+    pairs = [line.split("\t") for line in SAMPLE_TSV.read_text(encoding="utf-8").splitlines()[:8]]
+    english, japanese = [e for e, _ in pairs], [j for _, j in pairs]
+    japanese[1] = japanese[0]  # a translation of another sentence
+    reverse = Reverse.load(str(ja_en), torch_cpu())
+    read = reverse.read_back(english, japanese)
+    assert len(read) == len(english) and any(read)
+    for e, words in zip(english, read):
+        tokens = reverse.tgt_pipe.tokenize(e)
+        assert [w for w, _ in words] == [t for t in tokens if content_word(t) and t in reverse.tgt_vocab.stoi]
+        assert all(lp <= 0 for _, lp in words)
+    for i in range(len(english)):  # a line reads the same alone as in the batch
+        alone = reverse.read_back([english[i]], [japanese[i]])[0]
+        assert [w for w, _ in alone] == [w for w, _ in read[i]]
+        assert [lp for _, lp in alone] == pytest.approx([lp for _, lp in read[i]], abs=1e-4)
+    assert reverse.read_back(["Tom wants books.", ""], ["", "トムは本が欲しいです。"]) == [[], []]
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
+def test_mt_check_reverse_reads_each_translation_back(ja_en, tiny_run, tmp_path, capsys):
+    from mt.cli import main
+    from mt.corpora import SAMPLE_TSV
+
+    pairs = [line.split("\t") for line in SAMPLE_TSV.read_text(encoding="utf-8").splitlines()[:6]]
+    src, hyp, out = tmp_path / "src.en", tmp_path / "hyp.ja", tmp_path / "flags.json"
+    src.write_text("".join(e + "\n" for e, _ in pairs), encoding="utf-8")
+    hyp.write_text("".join(j + "\n" for _, j in pairs), encoding="utf-8")
+    base = ["check", "--src", str(src), "--hyp", str(hyp), "--reverse", str(ja_en), "--json", str(out)]
+    assert main([*base, "--readback-below", "0"]) == 0  # every word read back is below log p = 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["readback_below"] == 0
+    with_words = sum(bool(line["readback"]) for line in report["lines"])
+    assert report["totals"]["readback"] == with_words > 0
+    assert main([*base, "--readback-below=-1e9"]) == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["totals"]["readback"] == 0
+    assert "readback 0" in capsys.readouterr().out
+    assert main(["check", "--src", str(src), "--hyp", str(hyp), "--readback-below=-5"]) != 0
+    one_line_error(capsys.readouterr().err, "--reverse")
+    assert main(["check", "--src", str(src), "--hyp", str(hyp), "--reverse", str(tiny_run)]) != 0
+    one_line_error(capsys.readouterr().err, "ja-en")
+    assert main(["check", "--src", str(src), "--hyp", str(hyp)]) == 0
+    assert "readback: skipped (no ja→en model given (--reverse RUN))" in capsys.readouterr().out
+
+
+def test_a_translator_that_reranks_with_a_reverse_model_is_checked_by_it_too(ja_en, tiny_run):
+    from mt import check_model
+
+    path = tiny_run / "best.safetensors"
+    plain = check_model.for_translator(Translator.from_checkpoint(path), path)
+    assert "readback" not in plain.checked() and "readback" in plain.skipped
+    reranked = Translator.from_checkpoint(path, reverse=str(ja_en), reverse_weight=1.0)
+    checker = check_model.for_translator(reranked, path)
+    assert "readback" in checker.checked() and "readback" not in checker.skipped
+    assert checker.reader.__self__ is reranked.reverse()  # the model that reranked reads back, loaded once
