@@ -147,7 +147,7 @@ LONG_REPEAT = 6  # characters: on small_parallel_enja train, 5 of 50,000 referen
 # Calibrated on the 94,917 references of small_parallel_enja train and tatoeba_jpn_eng whose English repeats no word:
 THRICE = 3  # a 3-character stretch with a kanji or digit said this often (31日の31日は31日): 1 reference of 94,917
 _KANJI_OR_DIGIT = re.compile(r"[\u4e00-\u9fff\d]")
-_NEAR = re.compile(r"([\u4e00-\u9fff].{3,7}?).{0,2}?\1")  # 飲みすぎて飲みすぎる, 医者ではなくて医者ではない: 19 of 94,917
+_KANJI = re.compile(r"[\u4e00-\u9fff]")  # a stretch led by one, said again at once (飲みすぎて飲みすぎる): 19 of 94,917
 _STOP = frozenset("the and but for with are was were been you she they him her them your his its our their this "
                   "that these those not does did have has had will would can could shall should may might must "
                   "there here what who when where why how than then very too".split())
@@ -188,19 +188,40 @@ def _long_repeat(text: str) -> str | None:
     return None
 
 
+def _cuts_a_number(text: str, start: int, end: int) -> bool:
+    """Does text[start:end] begin or end inside a run of digits (000 of 1000, 号室10 of 号室103), or hold only
+    digits? Numbers count as repeated only whole: 1,000円、2,000円、3,000円 repeats nothing."""
+    inside = (0 < start and text[start - 1].isdigit() and text[start].isdigit()) or \
+        (end < len(text) and text[end - 1].isdigit() and text[end].isdigit())
+    return inside or text[start:end].isdigit()
+
+
 def _thrice(text: str) -> str | None:
     """A stretch of 3 characters with a kanji or digit in it that occurs three times, apart (31日 … 31日 … 31日)."""
     for i in range(len(text) - 2):
         piece = text[i: i + 3]
-        if _KANJI_OR_DIGIT.search(piece) and text.count(piece) >= THRICE:
+        if not _KANJI_OR_DIGIT.search(piece) or _cuts_a_number(text, i, i + 3):
+            continue
+        at = [m.start() for m in re.finditer(re.escape(piece), text)]
+        if sum(not _cuts_a_number(text, a, a + 3) for a in at) >= THRICE:
             return piece
     return None
 
 
 def _near(text: str) -> str | None:
     """A stretch of 4–8 characters led by a kanji, said again at most 2 characters later (飲みすぎて飲みすぎる)."""
-    m = _NEAR.search(text)
-    return m[1] if m else None
+    for i, c in enumerate(text):
+        if not _KANJI.match(c):
+            continue
+        for size in range(4, 9):
+            piece, end = text[i: i + size], i + size
+            if len(piece) < size or _cuts_a_number(text, i, end):
+                break
+            for gap in range(3):
+                again = end + gap
+                if text[again: again + size] == piece and not _cuts_a_number(text, again, again + size):
+                    return piece
+    return None
 
 
 def repeat(src: str, hyp: str) -> Flag | None:
@@ -310,12 +331,15 @@ def report(srcs: Sequence[str], hyps: Sequence[str], checker: Checker) -> dict:
 
 
 # a judgement's cause (docs/everyday-judgement.tsv) that each flag is meant to catch
-CAUSES = {"untranslated": "untranslated", "number": "number", "repeat": "repetition", "dropped": "dropped"}
+CAUSES = {"untranslated": ("untranslated",), "number": ("number",), "repeat": ("repetition",), "dropped": ("dropped",),
+          "readback": ("dropped", "wrong word", "inverted")}
+COLUMNS = {"readback": "dropped"}  # a reading with no column of a flag's own: the one it is scored against
 
 
 def read_labels(path: Path) -> dict[str, dict[int, bool]]:
     """--labels TSV: a human reading of the same lines, with a `line` column and, per flag, either a yes/no
-    column named after it or a `cause` column (a judgement: the flag's cause is that line's main fault)."""
+    column named after it (`readback`, without one: the `dropped` column) or a `cause` column (a judgement: one of
+    the flag's CAUSES is that line's main fault)."""
     if not path.is_file():
         raise MTError(f"file not found: {path}")
     rows = [r.split("\t") for r in corpora.read_lines(path) if r.strip()]
@@ -331,10 +355,11 @@ def read_labels(path: Path) -> dict[str, dict[int, bool]]:
         except ValueError:
             raise MTError(f"{path}:{n}: line {cell['line']!r} is not a number") from None
         for flag in FLAGS:
-            if flag in cell:
-                labels.setdefault(flag, {})[line] = cell[flag].strip().lower() in ("yes", "y", "1", "true")
+            column = flag if flag in cell else COLUMNS.get(flag)
+            if column in cell:
+                labels.setdefault(flag, {})[line] = cell[column].strip().lower() in ("yes", "y", "1", "true")
             elif "cause" in cell and flag in CAUSES:
-                labels.setdefault(flag, {})[line] = cell["cause"].strip() == CAUSES[flag]
+                labels.setdefault(flag, {})[line] = cell["cause"].strip() in CAUSES[flag]
         if "mark" in cell:
             for mark in ("full", "wrong"):
                 labels.setdefault(mark, {})[line] = cell["mark"].strip() == mark

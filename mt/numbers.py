@@ -34,15 +34,17 @@ class Number:
 
 # What a number's unit makes it: a price, a count of things, or a place in an order. Two numbers whose roles are
 # both known and differ say different things: *three tickets* is not ３円, *the second light* not ２つ.
-_PRICE_EN = {"$", "yen", "dollars", "dollar", "cents", "euros", "euro", "pounds"}
+_PRICE_EN = {"$", "yen", "dollars", "dollar", "cents", "euros", "euro", "pounds", "bucks"}
 _NOT_PLURAL = {"less", "plus", "minus", "this", "was", "has", "his", "its", "yes", "does", "always", "perhaps",
                "unless", "across", "towards", "afterwards", "thus", "yours", "ours", "hers", "theirs", "whereas",
-               "besides", "sometimes", "is", "as", "us", "o'clock"}
+               "besides", "sometimes", "is", "as", "us", "o'clock", "downstairs", "upstairs", "indoors", "outdoors",
+               "overseas", "nowadays", "seems", "looks", "sounds", "means", "goes", "comes", "leaves", "starts", "opens",
+               "closes", "works", "makes", "gets", "takes", "gives", "says", "feels", "knows", "wants", "likes", "needs"}
 _PLURAL_IRREGULAR = {"people", "children", "men", "women", "feet", "teeth", "mice", "sheep", "fish"}
 _PRICE_JA = ("円", "ドル", "セント", "ユーロ", "ポンド")
 # not 年目 / 日目 (５年目 also says *five years since*), nor 着 (１着 is *first place*, ２着 two garments)
 _ORDINAL_JA = re.compile(r"(?:番|[つ個本枚人回度匹冊台杯軒階]?)目")  # ２つ目, ３番目, ２回目 (第 before)
-_COUNT_JA = re.compile(r"[つ個本枚匹冊台杯頭羽軒足名人](?!目)")  # ２つ, ３本, ５人
+COUNTER = re.compile(r"[つ個本枚匹冊台杯頭羽軒足名人](?!目)")  # ２つ, ３本, ５人: a count of things
 
 
 def role(n: Number) -> str:
@@ -53,7 +55,7 @@ def role(n: Number) -> str:
         return "price"
     plural = n.unit.isalpha() and n.unit.isascii() and (
         n.unit in _PLURAL_IRREGULAR or (len(n.unit) > 3 and n.unit.endswith("s") and n.unit not in _NOT_PLURAL))
-    if (plural and n.value != 1) or _COUNT_JA.match(n.unit):
+    if (plural and n.value != 1) or COUNTER.match(n.unit):
         return "count"
     return ""
 
@@ -66,7 +68,7 @@ def said(n: Number) -> str:
         return "第" + n.text
     if n.unit.isascii():
         return f"{n.text} {n.unit}"
-    unit = next(m[0] for m in (_ORDINAL_JA.match(n.unit), _COUNT_JA.match(n.unit)) if m) \
+    unit = next(m[0] for m in (_ORDINAL_JA.match(n.unit), COUNTER.match(n.unit)) if m) \
         if not n.unit.startswith(_PRICE_JA) else next(p for p in _PRICE_JA if n.unit.startswith(p))
     return n.text + unit
 
@@ -410,7 +412,8 @@ def english_numbers(text: str) -> list[Number]:
             number = Number(number.value, "$" + number.text, number.kind, unit="$")
         elif number.kind == "number" and after in _CURRENCY_AFTER:
             number = Number(number.value, f"{number.text} {after}", number.kind, unit=after)
-        elif number.kind in ("number", "ordinal") and after.isalpha():
+        elif number.kind in ("number", "ordinal") and after.isalpha() and (not i or tokens[i - 1] not in _SPOKEN_BEFORE):
+            # a word after a count says what it counts (three tickets); after *at seven* it may be anything
             number = Number(number.value, number.text, number.kind, number.alternatives, unit=after)
         found.append((i, end, number))
         i = end

@@ -26,9 +26,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from mt.numbers import JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, may_be_hour, role, unmatched
+from mt.numbers import COUNTER, JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, may_be_hour, role, unmatched
 
 _WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
+_NUMERAL_CHAR = r"[\d.〇零一二三四五六七八九十百千万億兆]"
 
 
 def _normalised(text: str) -> tuple[str, list[int]]:
@@ -137,18 +138,20 @@ def _rewritten(src: str, hyp: str) -> str:
     flat, index = _normalised(hyp)
     edits, start = [], 0
     for n, e in pairs:
-        at = flat.find(e.text, start)
-        if at < 0:
+        found = re.compile(rf"(?<!{_NUMERAL_CHAR}){re.escape(e.text)}(?!{_NUMERAL_CHAR})").search(flat, start)
+        if found is None:  # the numeral stands alone: the 2 of ２つ, never the 2 of １２階
             return hyp
+        at = found.start()
         first, last = index[at], index[at + len(e.text) - 1]
         raw = hyp[first: last + 1]
         wide = any("０" <= c <= "９" for c in raw) or not any(c.isdigit() and c.isascii() for c in raw)
         prefix = "午後" if e.text.startswith("午後") else "午前" if e.text.startswith("午前") else ""
         target = n if n.kind == "time" or e.kind != "time" else Number(n.value * 60, n.text, "time")
         text = render(target, wide, prefix)
-        if n.kind == "ordinal" and role(e) == "count":  # the second light said as ２つの信号: ２つ目の信号
-            counter = len(hyp[last + 1:]) - len(hyp[last + 1:].lstrip())
-            last, text = last + 1 + counter, text + hyp[last + 1: last + 2 + counter] + " " * bool(counter) + "目"
+        gap = len(hyp[last + 1:]) - len(hyp[last + 1:].lstrip())  # corpus tokens: ２ つ
+        if n.kind == "ordinal" and role(e) == "count" and COUNTER.match(hyp[last + 1 + gap:]):
+            # the second light said as ２つの信号: ２つ目の信号
+            last, text = last + 1 + gap, text + hyp[last + 1: last + 2 + gap] + " " * bool(gap) + "目"
         edits.append((first, last + 1, text))
         start = at + len(e.text)
     for first, end, text in reversed(edits):

@@ -23,7 +23,7 @@ import torch
 from mt import checkpoint as ckpt
 from mt import experiments
 from mt.checks import content_word
-from mt.dropped import log_probs, token_log_probs
+from mt.dropped import log_probs, token_log_probs, words_of
 from mt.errors import MTError
 from mt.text import Pipeline
 from mt.vocab import UNK, Vocab
@@ -67,7 +67,8 @@ class Reverse:
     @torch.no_grad()
     def read_back(self, english: list[str], japanese: list[str]) -> list[list[tuple[str, float]]]:
         """For the `readback` check: each pair's English content words the reverse model knows, each with its
-        log p(word | japanese, the English before it), teacher-forced; [] for an empty side."""
+        log p(word | japanese, the English before it), teacher-forced (a word of sentencepiece pieces: their sum);
+        [] for an empty side."""
         limit = self.model.max_output_positions() - 1
         rows = []  # (english tokens, their ids, japanese ids) for each pair
         for e, j in zip(english, japanese, strict=True):
@@ -84,8 +85,8 @@ class Reverse:
                 lp = token_log_probs(self.model, [rows[i][2] for i in chunk], [rows[i][1] for i in chunk], self.device)
                 for i, row in zip(chunk, lp.tolist()):
                     tokens, ids, _ = rows[i]
-                    out[i] = [(t, row[k]) for k, (t, t_id) in enumerate(zip(tokens, ids))
-                              if t_id != UNK and content_word(t)]
+                    out[i] = [(w, sum(row[k] for k in span)) for w, span in words_of(tokens)
+                              if content_word(w) and all(ids[k] != UNK for k in span)]
         finally:
             self.model.train(was_training)
         return out

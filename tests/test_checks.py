@@ -206,6 +206,9 @@ def test_number_accepts_every_form_of_five_thousand(hyp):
     ("This is my third visit.", "これは私の3回目の訪問です。"),
     ("The third chapter is hard.", "第3章は難しい。"),
     ("We meet at nine tomorrow.", "明日9時に会う。"),  # a word after it that is no counted thing
+    ("The bus at seven leaves from platform 2.", "７時のバスは２番線から出る。"),  # after *at*, any word
+    ("Dinner at seven sounds good.", "７時の夕食はいいね。"),
+    ("I paid twenty bucks for it.", "20ドル払った。"),
 ])
 def test_number_accepts_the_same_number_said_otherwise(src, hyp):
     assert "number" not in _names(src, hyp)
@@ -231,6 +234,10 @@ def test_repeat_flags_a_repeated_stretch(src, hyp, found):
     ("get back , get back .", "戻 っ て お い で 戻 っ て お い で よ 。"),
     ("My mother, my father and my sister came.", "私の母と私の父と私の妹が来た。"),  # 私の twice, a stretch of 3 never thrice
     ("I went to Tokyo and then to Osaka.", "私は東京に行き、それから大阪に行った。"),  # に行 again, but short and far
+    ("Tickets are 1,000, 2,000 and 3,000 yen.", "チケットは1,000円、2,000円、3,000円です。"),  # numbers count whole
+    ("He came to Japan in 2001, 2003 and 2005.", "彼は2001年、2003年、2005年に日本に来た。"),
+    ("Rooms 101, 102 and 103 are free.", "101号室、102号室、103号室が空いている。"),
+    ("It costs one billion yen.", "1,000,000,000円かかる。"),
 ])
 def test_repeat_leaves_ordinary_japanese_and_repeated_sources_alone(src, hyp):
     assert "repeat" not in _names(src, hyp)

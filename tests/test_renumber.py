@@ -32,6 +32,7 @@ from mt.translate import Output, Translator
     ("Turn left at the second traffic light.", "2つの信号を左に曲がって。", "2つ目の信号を左に曲がって。"),  # ordinal
     ("turn left at the second corner .", "２ つ の 角 を 左 に 曲が っ て 。", "２ つ 目 の 角 を 左 に 曲が っ て 。"),
     ("The third person was late.", "3人が遅れた。", "3人目が遅れた。"),
+    ("Turn left at the second light on the 12th floor.", "12階の2つの信号を左に曲がって。", "12階の2つ目の信号を左に曲がって。"),
 ])
 def test_a_number_said_otherwise_is_rewritten_and_then_passes_the_check(src, hyp, fixed):
     assert checks.number(src, hyp) is not None

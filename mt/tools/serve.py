@@ -8,7 +8,8 @@ exactly `mt translate`'s (translate_lines): each text is split into sentences, a
 clause punctuation into pieces, and their translations joined; the response's "notes" say where a text was
 cut. `"split": false` in a request (or `mt serve --no-split`) translates each text whole, and then a text
 over the model's token limit is refused (413) rather than truncated. Each translation comes with its
-`mt check` flags (mt/checks.py: untranslated, number, repeat, short, unknown); the page shows them as a warning.
+`mt check` flags (mt/checks.py: untranslated, number, repeat, short, unknown; dropped with --dropped; readback where
+the run reranks with a reverse model); the page shows them as a warning.
 
 Limits answer with a status, never a silent truncation: the body size (413), sentences per request and
 characters or tokens per sentence (413, naming the limit), a full queue (503 + Retry-After), a request
@@ -266,7 +267,7 @@ def create_app(translator: Translator, run_name: str, checkpoint: Path, limits: 
         except TimeoutError:
             job.cancelled = True
             raise BadRequest(504, f"not translated within {limits.timeout_s:g} s; try fewer sentences") from None
-        if checker.erasure:  # `dropped` runs the model: off the event loop, and not beside the decoding worker
+        if checker.erasure or checker.reader:  # `dropped`, `readback` run a model: off the event loop, not beside the worker
             def read() -> list[list[dict]]:
                 with lock:
                     return flags_of(checker, asked.texts, outputs)
