@@ -129,12 +129,13 @@ def untranslated(src: str, hyp: str, allow: frozenset[str] = frozenset()) -> Fla
 # -- number ------------------------------------------------------------------------------------
 
 def number(src: str, hyp: str) -> Flag | None:
-    """Numbers of the source that the output lacks (→ missing) or says otherwise (→ the output's number)."""
+    """Numbers of the source that the output lacks (→ missing) or says otherwise (→ the output's number), and a
+    month or clock time the output adds to a source that has numbers (10月３日 → ５月５日から１０月３日; on
+    references: 2 lines of small_parallel_enja train's 50,000, none of tatoeba_jpn_eng dev and test or everyday)."""
     missing, extra = unmatched(src, hyp)
-    if not missing:
-        return None
     parts = [f"{said(n)} → {said(e) if e else 'missing'}" for n, e in zip_longest(missing, extra[: len(missing)])]
-    return Flag("number", ", ".join(parts))
+    parts += [f"{said(e)} added" for e in extra[len(missing):] if e.kind in ("month", "time")]
+    return Flag("number", ", ".join(parts)) if parts else None
 
 
 # -- repeat ------------------------------------------------------------------------------------

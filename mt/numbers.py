@@ -427,7 +427,7 @@ _KANJI_SMALL = {"十": 10, "百": 100, "千": 1000}
 _KANJI_LARGE = {"万": 10**4, "億": 10**8, "兆": 10**12}
 NUMERAL = r"(?:\d+(?:\.\d+)?|[〇零一二三四五六七八九十百千万億兆])+"
 _JA_NUMBER = re.compile(NUMERAL)
-_JA_TIME = re.compile(rf"(午前|午後)?({NUMERAL})時(?!間|的|期|代)(?:({NUMERAL})分|(半))?(前)?")
+_JA_TIME = re.compile(rf"(午前|午後)?({NUMERAL})時(?!間|的|期|代|限)(?:({NUMERAL})分|(半))?(前)?")
 JA_MONTH = re.compile(rf"({NUMERAL})月(?!曜)")  # 十月 · １０月 (not ３か月 · ３ヶ月: months counted)
 _JA_CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?!\d)")
 _GROUPED = re.compile(r"(?<=\d)[,、](?=\d{3}(?!\d))")  # 5,000 · １、０００ (the corpus writes 、 between groups)

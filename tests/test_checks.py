@@ -178,6 +178,8 @@ def test_untranslated_allow_list(tmp_path):
     ("Turn left at the second traffic light.", "2つの信号を左に曲がって。", "second → 2つ"),  # nor an ordinal a count
     ("We stayed three nights.", "私たちは3時に泊まった。", "three nights → 3時"),  # nor a count an hour
     ("Three people came.", "3人目が来た。", "three people → 3人目"),
+    ("Our school festival is from October 3rd to 5th.", "学校祭は5月5日から10月3日までだ。", "5月 added"),  # a month more
+    ("The temperature will drop to five degrees tonight.", "気温は今晩5月には5度なるだろう。", "5月 added"),
 ])
 def test_number_flags_a_missing_or_different_number(src, hyp, detail):
     assert [str(f) for f in check_line(src, hyp)] == [f"number ({detail})"]
