@@ -152,16 +152,18 @@ def test_a_model_reading_corpus_tokens_skips_dropped_and_says_why(model_run):
 def test_labels_read_yes_no_columns_and_judgements(tmp_path):
     read = tmp_path / "read.tsv"
     read.write_text("line\tdropped\tmissing\n1\tyes\twarm\n2\tno\n", encoding="utf-8")
-    assert checks.read_labels(read) == {"dropped": {1: True, 2: False}}
+    assert checks.read_labels(read) == {"dropped": {1: True, 2: False}, "readback": {1: True, 2: False}}  # readback's too
     judged = tmp_path / "judged.tsv"
     judged.write_text("line\tmark\tcause\tnote\n1\twrong\tdropped\tx\n2\tfull\t\t\n3\tdetail\tnumber\t\n", encoding="utf-8")
     labels = checks.read_labels(judged)
     assert labels["dropped"] == {1: True, 2: False, 3: False} and labels["number"] == {1: False, 2: False, 3: True}
-    assert labels["full"] == {1: False, 2: True, 3: False}
+    assert labels["full"] == {1: False, 2: True, 3: False} and labels["wrong"] == {1: True, 2: False, 3: False}
+    assert labels["readback"] == {1: True, 2: False, 3: False}  # dropped, a wrong word or inverted
     rep = {"lines": [{"line": 1, "flags": ["dropped"]}, {"line": 2, "flags": ["dropped"]}, {"line": 3, "flags": []}],
            "totals": {"number": 0, "dropped": 2}}
     out = checks.agreement(rep, labels)
     assert "on the 1 lines read as full meaning: 1 flagged (number 0, dropped 1)" in out
+    assert "on the 1 lines read as wrong: 1 flagged (number 0, dropped 1)" in out
     assert "dropped: flags 1 of the 1 lines read as having it (100%) and 1 of the 2 others (50%); precision 50%" in out
     assert "number: flags 0 of the 1 lines read as having it (0%) and 0 of the 2 others (0%); precision 0%" in out
     bad = tmp_path / "bad.tsv"
