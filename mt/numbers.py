@@ -425,6 +425,7 @@ def english_numbers(text: str) -> list[Number]:
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0}
 _KANJI_SMALL = {"十": 10, "百": 100, "千": 1000}
 _KANJI_LARGE = {"万": 10**4, "億": 10**8, "兆": 10**12}
+NUMERAL_CHAR = r"[\d.〇零一二三四五六七八九十百千万億兆]"  # a character a Japanese numeral may hold
 NUMERAL = r"(?:\d+(?:\.\d+)?|[〇零一二三四五六七八九十百千万億兆])+"
 _JA_NUMBER = re.compile(NUMERAL)
 _JA_TIME = re.compile(rf"(午前|午後)?({NUMERAL})時(?!間|的|期|代|限)(?:({NUMERAL})分|(半))?(前)?")

@@ -26,10 +26,20 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from mt.numbers import COUNTER, JA_MONTH, NUMERAL, Number, english_numbers, japanese_value, may_be_hour, role, unmatched
+from mt.numbers import (
+    COUNTER,
+    JA_MONTH,
+    NUMERAL,
+    NUMERAL_CHAR,
+    Number,
+    english_numbers,
+    japanese_value,
+    may_be_hour,
+    role,
+    unmatched,
+)
 
 _WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
-_NUMERAL_CHAR = r"[\d.〇零一二三四五六七八九十百千万億兆]"
 
 
 def _normalised(text: str) -> tuple[str, list[int]]:
@@ -138,7 +148,7 @@ def _rewritten(src: str, hyp: str) -> str:
     flat, index = _normalised(hyp)
     edits, start = [], 0
     for n, e in pairs:
-        found = re.compile(rf"(?<!{_NUMERAL_CHAR}){re.escape(e.text)}(?!{_NUMERAL_CHAR})").search(flat, start)
+        found = re.compile(rf"(?<!{NUMERAL_CHAR}){re.escape(e.text)}(?!{NUMERAL_CHAR})").search(flat, start)
         if found is None:  # the numeral stands alone: the 2 of ２つ, never the 2 of １２階
             return hyp
         at = found.start()
