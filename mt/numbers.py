@@ -43,8 +43,9 @@ _NOT_PLURAL = {"less", "plus", "minus", "this", "was", "has", "his", "its", "yes
 _PLURAL_IRREGULAR = {"people", "children", "men", "women", "feet", "teeth", "mice", "sheep", "fish"}
 _PRICE_JA = ("円", "ドル", "セント", "ユーロ", "ポンド")
 # not 年目 / 日目 (５年目 also says *five years since*), nor 着 (１着 is *first place*, ２着 two garments)
-_ORDINAL_JA = re.compile(r"(?:番|[つ個本枚人回度匹冊台杯軒階]?)目")  # ２つ目, ３番目, ２回目 (第 before)
+_ORDINAL_JA = re.compile(r"(?:番|時間|時限|[つ個本枚人回度匹冊台杯軒階]?)目")  # ２つ目, ３番目, ３時間目 (第 before)
 COUNTER = re.compile(r"[つ個本枚匹冊台杯頭羽軒足名人](?!目)")  # ２つ, ３本, ５人: a count of things
+_DURATION_JA = ("分", "秒", "時間", "日間", "週間", "か月", "ヶ月", "カ月", "年間")  # ３分, ２時間: a count of time
 
 
 def role(n: Number) -> str:
@@ -55,7 +56,7 @@ def role(n: Number) -> str:
         return "price"
     plural = n.unit.isalpha() and n.unit.isascii() and (
         n.unit in _PLURAL_IRREGULAR or (len(n.unit) > 3 and n.unit.endswith("s") and n.unit not in _NOT_PLURAL))
-    if (plural and n.value != 1) or COUNTER.match(n.unit):
+    if (plural and n.value != 1) or COUNTER.match(n.unit) or n.unit.startswith(_DURATION_JA):
         return "count"
     return ""
 
@@ -68,8 +69,8 @@ def said(n: Number) -> str:
         return "第" + n.text
     if n.unit.isascii():
         return f"{n.text} {n.unit}"
-    unit = next(m[0] for m in (_ORDINAL_JA.match(n.unit), COUNTER.match(n.unit)) if m) \
-        if not n.unit.startswith(_PRICE_JA) else next(p for p in _PRICE_JA if n.unit.startswith(p))
+    units = [p for p in _PRICE_JA + _DURATION_JA if n.unit.startswith(p)]
+    unit = units[0] if units else next(m[0] for m in (_ORDINAL_JA.match(n.unit), COUNTER.match(n.unit)) if m)
     return n.text + unit
 
 

@@ -180,6 +180,7 @@ def test_untranslated_allow_list(tmp_path):
     ("Three people came.", "3人目が来た。", "three people → 3人目"),
     ("Our school festival is from October 3rd to 5th.", "学校祭は5月5日から10月3日までだ。", "5月 added"),  # a month more
     ("The temperature will drop to five degrees tonight.", "気温は今晩5月には5度なるだろう。", "5月 added"),
+    ("Take the third street on the right.", "右の通りを3分歩きなさい。", "third → 3分"),  # an ordinal is no duration
 ])
 def test_number_flags_a_missing_or_different_number(src, hyp, detail):
     assert [str(f) for f in check_line(src, hyp)] == [f"number ({detail})"]
@@ -211,6 +212,8 @@ def test_number_accepts_every_form_of_five_thousand(hyp):
     ("The bus at seven leaves from platform 2.", "７時のバスは２番線から出る。"),  # after *at*, any word
     ("Dinner at seven sounds good.", "７時の夕食はいいね。"),
     ("I paid twenty bucks for it.", "20ドル払った。"),
+    ("I waited for five minutes.", "5分待った。"),
+    ("we have english third period .", "英語 は ３ 時間 目 だ 。"),  # 時間目: a class period, an ordinal
 ])
 def test_number_accepts_the_same_number_said_otherwise(src, hyp):
     assert "number" not in _names(src, hyp)

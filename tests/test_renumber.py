@@ -66,6 +66,7 @@ def test_a_day_left_in_english_is_written_with_its_day():
     ("Three tickets cost 4,500 yen in total.", "3円で4500円かかった。"),  # a count said as a price: the check's
     ("We stayed three nights.", "私たちは3時に泊まった。"),  # a count said as an hour: the check's
     ("Three tickets cost 4,500 yen in total.", "4,500円で2万円で買った。"),  # a count against a price
+    ("Take the third street on the right.", "右の通りを3分歩きなさい。"),  # an ordinal said as minutes: no 目
 ])
 def test_what_does_not_pair_one_to_one_is_left_alone(src, hyp):
     assert from_source(src, hyp) == hyp
