@@ -23,7 +23,7 @@ import torch
 from mt import checkpoint as ckpt
 from mt import experiments
 from mt.checks import content_word
-from mt.dropped import log_probs, token_log_probs, words_of
+from mt.dropped import token_log_probs, words_of
 from mt.errors import MTError
 from mt.text import Pipeline
 from mt.vocab import UNK, Vocab
@@ -50,43 +50,41 @@ class Reverse:
                    Pipeline(cfg.data.tgt_tokenizer, ckpt.sp_from_json(meta.get("tgt_sp"))),
                    Vocab.from_json(meta["src_vocab"]), Vocab.from_json(meta["tgt_vocab"]), device)
 
-    def score(self, english: list[str], japanese: list[str]) -> list[float]:
-        """log p(english[i] | japanese[i]) per English token (and EOS), for each pair."""
+    def _forced(self, english: list[str], japanese: list[str]):
+        """Teacher-forced reading of each pair, batched by length: yields (pair indices, their (English tokens, English
+        ids, Japanese ids), the (B, T) log p of each English token and then EOS)."""
         limit = self.model.max_output_positions() - 1
-        sources = [self.src_vocab.encode(self.src_pipe.tokenize(j))[:limit] for j in japanese]
-        targets = [self.tgt_vocab.encode(self.tgt_pipe.tokenize(e))[:limit - 1] for e in english]
-        order = sorted(range(len(sources)), key=lambda i: (len(sources[i]), len(targets[i])))
-        out = [0.0] * len(sources)
+        rows = []
+        for e, j in zip(english, japanese, strict=True):
+            tokens = self.tgt_pipe.tokenize(e)[:limit - 1]
+            rows.append((tokens, self.tgt_vocab.encode(tokens), self.src_vocab.encode(self.src_pipe.tokenize(j))[:limit]))
+        order = sorted(range(len(rows)), key=lambda i: (len(rows[i][2]), len(rows[i][1])))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start: start + self.batch_size]
-            lp = log_probs(self.model, [sources[i] for i in chunk], [targets[i] for i in chunk], self.device)
-            for i, value in zip(chunk, lp.tolist()):
-                out[i] = value / (len(targets[i]) + 1)
+            yield chunk, [rows[i] for i in chunk], token_log_probs(
+                self.model, [rows[i][2] for i in chunk], [rows[i][1] for i in chunk], self.device)
+
+    def score(self, english: list[str], japanese: list[str]) -> list[float]:
+        """log p(english[i] | japanese[i]) per English token (and EOS), for each pair."""
+        out = [0.0] * len(english)
+        for chunk, rows, lp in self._forced(english, japanese):
+            for i, (_, ids, _), value in zip(chunk, rows, lp.sum(1).tolist()):
+                out[i] = value / (len(ids) + 1)
         return out
 
-    @torch.no_grad()
     def read_back(self, english: list[str], japanese: list[str]) -> list[list[tuple[str, float]]]:
         """For the `readback` check: each pair's English content words the reverse model knows, each with its
         log p(word | japanese, the English before it), teacher-forced (a word of sentencepiece pieces: their sum);
         [] for an empty side."""
-        limit = self.model.max_output_positions() - 1
-        rows = []  # (english tokens, their ids, japanese ids) for each pair
-        for e, j in zip(english, japanese, strict=True):
-            tokens = self.tgt_pipe.tokenize(e)[:limit - 1] if e.strip() and j.strip() else []
-            rows.append((tokens, self.tgt_vocab.encode(tokens), self.src_vocab.encode(self.src_pipe.tokenize(j))[:limit]
-                         if tokens else []))
-        out: list[list[tuple[str, float]]] = [[] for _ in rows]
-        todo = sorted((i for i, r in enumerate(rows) if r[0]), key=lambda i: (len(rows[i][2]), len(rows[i][1])))
+        kept = [i for i, (e, j) in enumerate(zip(english, japanese, strict=True)) if e.strip() and j.strip()]
+        out: list[list[tuple[str, float]]] = [[] for _ in english]
         was_training = self.model.training
         self.model.eval()
         try:
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start: start + self.batch_size]
-                lp = token_log_probs(self.model, [rows[i][2] for i in chunk], [rows[i][1] for i in chunk], self.device)
-                for i, row in zip(chunk, lp.tolist()):
-                    tokens, ids, _ = rows[i]
-                    out[i] = [(w, sum(row[k] for k in span)) for w, span in words_of(tokens)
-                              if content_word(w) and all(ids[k] != UNK for k in span)]
+            for chunk, rows, lp in self._forced([english[i] for i in kept], [japanese[i] for i in kept]):
+                for k, (tokens, ids, _), row in zip(chunk, rows, lp.tolist()):
+                    out[kept[k]] = [(w, sum(row[t] for t in span)) for w, span in words_of(tokens)
+                                    if content_word(w) and all(ids[t] != UNK for t in span)]
         finally:
             self.model.train(was_training)
         return out
